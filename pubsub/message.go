@@ -1,0 +1,102 @@
+package pubsub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
+	"strconv"
+)
+
+// Metadata keys that Switchyard sets on messages. Application metadata must
+// not use the "switchyard-" prefix.
+const (
+	// MetadataDeadLetterReason holds, on a dead-lettered message, the error
+	// text of the handler's last failure (or the decode error of a typed topic).
+	MetadataDeadLetterReason = "switchyard-dead-letter-reason"
+	// MetadataOriginalTopic holds, on a dead-lettered message, the topic it was
+	// first published to.
+	MetadataOriginalTopic = "switchyard-original-topic"
+	// MetadataGroup holds, on a dead-lettered message, the consumer group whose
+	// handler gave up on it.
+	MetadataGroup = "switchyard-group"
+	// MetadataAttempts holds, on a dead-lettered message, the number of
+	// deliveries the group made (decimal).
+	MetadataAttempts = "switchyard-attempts"
+	// MetadataContentType holds the media type of the payload; typed topics
+	// set it from their Codec (for example "application/json").
+	MetadataContentType = "content-type"
+)
+
+// Message is the unit a topic carries.
+//
+// A Message is not safe for concurrent mutation. Publish reads it and sets ID
+// when ID is empty; a handler owns the Message it is given for the duration of
+// the call and may modify it without affecting other deliveries.
+type Message struct {
+	// ID identifies the message; it survives the trip unchanged and is the
+	// same on every redelivery and on the dead letter. Publish sets a random
+	// 128-bit hex ID when it is empty.
+	ID string
+	// Key is an optional ordering key. Transports that support ordering
+	// deliver messages of one key to a group one at a time, in publish order.
+	Key string
+	// Metadata holds headers. Keys beginning with "switchyard-" are reserved.
+	Metadata map[string]string
+	// Payload is opaque bytes; any byte sequence, including non-UTF-8, survives
+	// the trip.
+	Payload []byte
+	// Attempt is set on delivery: 1 on the first delivery, incremented on each
+	// redelivery. It is ignored by Publish.
+	Attempt int
+}
+
+// NewMessage returns a message carrying payload, with a fresh ID and empty
+// metadata. It does not copy payload.
+func NewMessage(payload []byte) *Message {
+	return &Message{ID: NewID(), Metadata: map[string]string{}, Payload: payload}
+}
+
+// NewID returns a random 128-bit identifier as 32 lowercase hex digits, as
+// Publish assigns to messages without an ID. It is safe for concurrent use.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// Clone returns a deep copy of m: Metadata and Payload are copied, so the copy
+// may be modified freely.
+func (m *Message) Clone() *Message {
+	c := *m
+	if m.Metadata != nil {
+		c.Metadata = maps.Clone(m.Metadata)
+	}
+	if m.Payload != nil {
+		c.Payload = append([]byte(nil), m.Payload...)
+	}
+	return &c
+}
+
+// Size returns the number of bytes the message occupies for size limits: the
+// payload, the key, the ID and every metadata key and value.
+func (m *Message) Size() int {
+	n := len(m.Payload) + len(m.Key) + len(m.ID)
+	for k, v := range m.Metadata {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// deadLetter returns the copy of m that goes to a dead-letter topic, with the
+// reason, origin and attempt count recorded in its metadata.
+func (m *Message) deadLetter(topic, group string, attempts int, reason string) *Message {
+	c := *m
+	c.Metadata = make(map[string]string, len(m.Metadata)+4)
+	maps.Copy(c.Metadata, m.Metadata)
+	c.Metadata[MetadataDeadLetterReason] = reason
+	c.Metadata[MetadataOriginalTopic] = topic
+	c.Metadata[MetadataGroup] = group
+	c.Metadata[MetadataAttempts] = strconv.Itoa(attempts)
+	c.Attempt = 0
+	return &c
+}

@@ -1,0 +1,92 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxMessageBytes is Google Cloud Pub/Sub's limit, the smallest of
+	// this module's brokers, so code tested on memory fits them all.
+	DefaultMaxMessageBytes = 10 << 20
+	DefaultGroupCapacity   = 100_000
+)
+
+// Config configures a Broker. The zero value means every default.
+type Config struct {
+	// Name, when not empty, makes the broker a handle on the process-wide hub
+	// of that name: brokers with the same Name share topics and groups (as
+	// transport.Open("mem://NAME") does). Empty: a private hub of its own.
+	// Every handle on a hub must give the same MaxMessageBytes and
+	// GroupCapacity.
+	Name string
+	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish
+	// accepts. Default DefaultMaxMessageBytes (10 MiB).
+	MaxMessageBytes int
+	// GroupCapacity is how many messages one group holds at most: waiting,
+	// in flight and in backoff. Publish blocks while any group of the topic
+	// is full, until room is freed or its context ends. Default
+	// DefaultGroupCapacity (100,000).
+	GroupCapacity int
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.GroupCapacity == 0 {
+		c.GroupCapacity = DefaultGroupCapacity
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("memory: MaxMessageBytes %d is negative", c.MaxMessageBytes))
+	}
+	if c.GroupCapacity < 0 {
+		errs = append(errs, fmt.Errorf("memory: GroupCapacity %d is negative", c.GroupCapacity))
+	}
+	return errors.Join(errs...)
+}
+
+// parseURL turns a mem:// URL into a Config (see OpenURL).
+func parseURL(u *url.URL) (Config, error) {
+	if u.Scheme != "mem" {
+		return Config{}, fmt.Errorf("memory: URL scheme %q, want mem", u.Scheme)
+	}
+	c := Config{Name: u.Host}
+	if c.Name == "" {
+		c.Name = "default"
+	}
+	if u.Path != "" && u.Path != "/" {
+		return Config{}, fmt.Errorf("memory: URL path %q not allowed; name the hub as mem://NAME", u.Path)
+	}
+	var errs []error
+	for k, vs := range u.Query() {
+		var field *int
+		switch k {
+		case "max_message_bytes":
+			field = &c.MaxMessageBytes
+		case "group_capacity":
+			field = &c.GroupCapacity
+		default:
+			errs = append(errs, fmt.Errorf("memory: unknown query parameter %q (known: max_message_bytes, group_capacity)", k))
+			continue
+		}
+		n, err := strconv.Atoi(vs[len(vs)-1])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("memory: query parameter %s=%q is not an integer", k, vs[len(vs)-1]))
+			continue
+		}
+		*field = n
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
