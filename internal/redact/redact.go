@@ -20,14 +20,20 @@ func URL(rawURL string) string {
 	return u.Redacted()
 }
 
-// Error returns the text of err with every occurrence of password replaced by
-// "xxxxx"; it is for errors of libraries that echo a URL back.
-func Error(err error, password string) string {
-	if err == nil {
-		return ""
+// Err returns err, or, when err's text contains password, an error whose
+// text has it replaced by "xxxxx" and that still wraps err for errors.Is and
+// errors.As. It is for errors of libraries that echo a URL back.
+func Err(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+		return err
 	}
-	if password == "" {
-		return err.Error()
-	}
-	return strings.ReplaceAll(err.Error(), password, "xxxxx")
+	return &redacted{text: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
 }
+
+type redacted struct {
+	text string
+	err  error
+}
+
+func (r *redacted) Error() string { return r.text }
+func (r *redacted) Unwrap() error { return r.err }

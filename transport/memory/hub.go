@@ -23,7 +23,7 @@ type hub struct {
 type topic struct {
 	mu     sync.Mutex
 	groups map[string]*group
-	list   []*group // groups, for the publish loop
+	list   []*group      // groups, for the publish loop
 	room   chan struct{} // closed when a full group frees room; nil when no publisher waits
 	// waiting is set while room is not nil, so that acks need not lock mu.
 	waiting atomic.Bool
