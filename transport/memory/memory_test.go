@@ -1,0 +1,25 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport/memory"
+	"github.com/switchyard-go/switchyard/transport/transporttest"
+)
+
+const testMaxBytes = 64 << 10
+
+func TestConformance(t *testing.T) {
+	name := "conformance-" + pubsub.NewID()
+	transporttest.Run(t, transporttest.Harness{
+		NewBroker: func(t *testing.T) pubsub.Broker {
+			b, err := memory.New(memory.Config{Name: name, MaxMessageBytes: testMaxBytes})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = b.Close() })
+			return b
+		},
+	}, transporttest.Features{OrderingByKey: true, MaxMessageBytes: testMaxBytes})
+}

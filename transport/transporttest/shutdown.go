@@ -1,0 +1,135 @@
+package transporttest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// testCloseDrains: Close waits for the in-flight handler and acks its
+// message, which is then not delivered again.
+func (s *suite) testCloseDrains(t *testing.T) {
+	ctx := s.ctx(t)
+	b := s.h.NewBroker(t)
+	topic := topicName(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	calls := newInbox()
+	sub := subscribe(t, ctx, b, topic, "g", func(_ context.Context, m *pubsub.Message) error {
+		calls.add(0, m)
+		close(started)
+		<-release
+		return nil
+	})
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "slow"}))
+	select {
+	case <-started:
+	case <-time.After(s.h.Timeout):
+		t.Fatal("handler not called")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a handler was running", err)
+	case <-time.After(quietPeriod):
+	}
+	close(release)
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(s.h.Timeout):
+		t.Fatal("Close did not return after the handler finished")
+	}
+	assert.NoError(t, sub.Close(), "Close is idempotent")
+	select {
+	case <-sub.Done():
+	default:
+		t.Error("Done not closed after Close")
+	}
+
+	again := newInbox()
+	subscribe(t, ctx, s.h.NewBroker(t), topic, "g", again.handler(0))
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "next"}))
+	again.waitN(t, 1, s.h.Timeout)
+	assert.Equal(t, []string{"next"}, ids(again.quiet(quietPeriod)), "the drained message was acked")
+	assert.Len(t, calls.snapshot(), 1)
+}
+
+// testShutdownDeadline: a handler still running at Shutdown's deadline has
+// its context cancelled, and its message is redelivered with the next
+// Attempt.
+func (s *suite) testShutdownDeadline(t *testing.T) {
+	ctx := s.ctx(t)
+	b := s.h.NewBroker(t)
+	topic := topicName(t)
+	started, sawCancel := make(chan struct{}), make(chan struct{})
+	sub := subscribe(t, ctx, b, topic, "g", func(hctx context.Context, m *pubsub.Message) error {
+		close(started)
+		<-hctx.Done()
+		close(sawCancel)
+		return hctx.Err()
+	})
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "stuck"}))
+	select {
+	case <-started:
+	case <-time.After(s.h.Timeout):
+		t.Fatal("handler not called")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := sub.Shutdown(sctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	select {
+	case <-sawCancel:
+	case <-time.After(s.h.Timeout):
+		t.Fatal("handler context not cancelled")
+	}
+
+	again := newInbox()
+	subscribe(t, ctx, s.h.NewBroker(t), topic, "g", again.handler(0))
+	got := again.waitN(t, 1, s.h.Timeout)
+	assert.Equal(t, "stuck", got[0].msg.ID)
+	assert.Equal(t, 2, got[0].msg.Attempt, "the interrupted delivery counts as an attempt")
+	assert.Len(t, again.quiet(quietPeriod), 1)
+}
+
+// testContextCancel: cancelling Subscribe's context stops the subscription.
+func (s *suite) testContextCancel(t *testing.T) {
+	ctx := s.ctx(t)
+	b := s.h.NewBroker(t)
+	sctx, cancel := context.WithCancel(ctx)
+	sub := subscribe(t, sctx, b, topicName(t), "g", newInbox().handler(0))
+	cancel()
+	select {
+	case <-sub.Done():
+	case <-time.After(s.h.Timeout):
+		t.Fatal("subscription still running after its context was cancelled")
+	}
+	assert.NoError(t, sub.Close())
+}
+
+// testClosed: a closed broker closes its subscriptions and refuses calls.
+func (s *suite) testClosed(t *testing.T) {
+	ctx := s.ctx(t)
+	b := s.h.NewBroker(t)
+	topic := topicName(t)
+	sub := subscribe(t, ctx, b, topic, "g", newInbox().handler(0))
+	require.NoError(t, b.Close())
+	select {
+	case <-sub.Done():
+	default:
+		t.Error("Broker.Close left a subscription running")
+	}
+	assert.ErrorIs(t, b.Publish(ctx, topic, pubsub.NewMessage(nil)), pubsub.ErrClosed)
+	_, err := b.Subscribe(ctx, topic, "g", newInbox().handler(0))
+	assert.ErrorIs(t, err, pubsub.ErrClosed)
+	if gc, ok := b.(pubsub.GroupCreator); ok {
+		assert.ErrorIs(t, gc.CreateGroup(ctx, topic, "h"), pubsub.ErrClosed)
+	}
+	assert.NoError(t, b.Close(), "Close is idempotent")
+}

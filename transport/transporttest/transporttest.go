@@ -1,0 +1,89 @@
+// Package transporttest is the conformance suite for Switchyard transports:
+// one subtest per line of the semantics contract (fan-out, competing
+// consumers, durable groups, redelivery with backoff, dead letters, drain on
+// shutdown, round trip of IDs, keys, metadata and payloads, concurrent
+// publishers, name and size validation, ordering by key). Every transport's
+// tests call Run against a real broker; Features says what a broker cannot do.
+package transporttest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// Harness connects the suite to the transport under test.
+type Harness struct {
+	// NewBroker returns a new client of the broker under test, as a new
+	// process would open it; every call reaches the same broker, so groups
+	// are shared between clients. It registers the client's Close with
+	// t.Cleanup. Required.
+	NewBroker func(t *testing.T) pubsub.Broker
+	// Timeout bounds each wait for deliveries. Default 15s.
+	Timeout time.Duration
+}
+
+// Features states what the transport guarantees beyond the common contract.
+type Features struct {
+	// OrderingByKey: a group delivers the messages of one Key one at a time,
+	// in publish order, even with WithConcurrency above 1.
+	OrderingByKey bool
+	// MaxMessageBytes is the size limit of the brokers NewBroker returns
+	// (pubsub.Message.Size for memory; the transport's own measure
+	// elsewhere). The suite publishes messages just over it. Required.
+	MaxMessageBytes int
+}
+
+// Run runs the conformance suite as subtests of t. Each subtest uses topics
+// of its own with random names, so runs against a shared broker do not meet.
+func Run(t *testing.T, h Harness, f Features) {
+	if h.NewBroker == nil || f.MaxMessageBytes <= 0 {
+		t.Fatal("transporttest: Harness.NewBroker and Features.MaxMessageBytes are required")
+	}
+	if h.Timeout == 0 {
+		h.Timeout = 15 * time.Second
+	}
+	s := &suite{h: h, f: f}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T)
+	}{
+		{"InvalidNamesRejectedBeforeIO", s.testInvalidNames},
+		{"InvalidBatchSendsNothing", s.testInvalidBatch},
+		{"OversizeRejected", s.testOversize},
+		{"FanOutToThreeGroups", s.testFanOut},
+		{"GroupGetsOnlyMessagesAfterItExists", s.testGroupStart},
+		{"CompetingConsumers", s.testCompetingConsumers},
+		{"DurableGroupAcrossResubscribe", s.testDurableGroup},
+		{"RedeliveryWithBackoff", s.testRedelivery},
+		{"PanicIsRetried", s.testPanic},
+		{"DeadLetterAfterMaxAttempts", s.testDeadLetterMaxAttempts},
+		{"DeadLetterAtOnceForPermanent", s.testDeadLetterPermanent},
+		{"DeadLetterToCustomTopic", s.testDeadLetterCustomTopic},
+		{"CloseDrainsInFlight", s.testCloseDrains},
+		{"ShutdownDeadlineRedelivers", s.testShutdownDeadline},
+		{"ContextCancelStopsSubscription", s.testContextCancel},
+		{"ClosedBrokerReturnsErrClosed", s.testClosed},
+		{"RoundTrip", s.testRoundTrip},
+		{"PublishSetsID", s.testPublishSetsID},
+		{"ConcurrentPublishers", s.testConcurrentPublishers},
+		{"OrderingByKey", s.testOrdering},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.fn)
+	}
+}
+
+type suite struct {
+	h Harness
+	f Features
+}
+
+// ctx returns a context for one subtest, ended when it ends.
+func (s *suite) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*s.h.Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
