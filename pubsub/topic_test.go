@@ -1,0 +1,93 @@
+package pubsub_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport/memory"
+)
+
+type signup struct {
+	UserID string `json:"user_id"`
+	Plan   string `json:"plan"`
+}
+
+func newMemory(t *testing.T) *memory.Broker {
+	b, err := memory.New(memory.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func TestTypedTopicRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	b := newMemory(t)
+	signups := pubsub.NewTopic[signup]("signups")
+	got := make(chan *pubsub.Message, 1)
+	vals := make(chan signup, 1)
+	_, err := signups.Subscribe(ctx, b, "welcome", func(_ context.Context, v signup, m *pubsub.Message) error {
+		vals <- v
+		got <- m
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, signups.Publish(ctx, b, signup{UserID: "u1", Plan: "pro"},
+		pubsub.WithKey("u1"), pubsub.WithID("evt-1"), pubsub.WithMetadata("source", "web")))
+	select {
+	case v := <-vals:
+		assert.Equal(t, signup{UserID: "u1", Plan: "pro"}, v)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	m := <-got
+	assert.Equal(t, "evt-1", m.ID)
+	assert.Equal(t, "u1", m.Key)
+	assert.Equal(t, map[string]string{"content-type": "application/json", "source": "web"}, m.Metadata)
+	assert.JSONEq(t, `{"user_id":"u1","plan":"pro"}`, string(m.Payload))
+	assert.Equal(t, "signups", signups.Name())
+}
+
+func TestTypedTopicUndecodableGoesToDeadLetterAtOnce(t *testing.T) {
+	ctx := context.Background()
+	b := newMemory(t)
+	signups := pubsub.NewTopic[signup]("signups")
+	var calls atomic.Int32
+	_, err := signups.Subscribe(ctx, b, "welcome", func(context.Context, signup, *pubsub.Message) error {
+		calls.Add(1)
+		return nil
+	}, pubsub.WithLogger(quietLog))
+	require.NoError(t, err)
+	dead := make(chan *pubsub.Message, 1)
+	_, err = b.Subscribe(ctx, "signups.dlq", "welcome", func(_ context.Context, m *pubsub.Message) error {
+		dead <- m
+		return nil
+	})
+	require.NoError(t, err)
+
+	require.NoError(t, b.Publish(ctx, "signups", &pubsub.Message{ID: "junk", Payload: []byte("not json")}))
+	select {
+	case m := <-dead:
+		assert.Equal(t, "junk", m.ID)
+		assert.Equal(t, "1", m.Metadata[pubsub.MetadataAttempts])
+		assert.True(t, strings.HasPrefix(m.Metadata[pubsub.MetadataDeadLetterReason], "pubsub: decode pubsub_test.signup from topic signups: "),
+			m.Metadata[pubsub.MetadataDeadLetterReason])
+	case <-time.After(5 * time.Second):
+		t.Fatal("no dead letter")
+	}
+	assert.Zero(t, calls.Load())
+}
+
+func TestTypedTopicEncodeErrorBeforeIO(t *testing.T) {
+	b := newMemory(t)
+	ch := pubsub.NewTopic[chan int]("chans")
+	err := ch.Publish(context.Background(), b, make(chan int))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pubsub: encode chan int for topic chans")
+}
