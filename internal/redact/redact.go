@@ -7,8 +7,8 @@ import (
 )
 
 // URL returns rawURL with any password replaced by "xxxxx". A URL that does
-// not parse is reduced to its scheme, since its password cannot be found
-// reliably.
+// not parse, or has an '@' outside a parsed user-info part, is reduced to its
+// scheme, since its password cannot be found reliably.
 func URL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -16,6 +16,11 @@ func URL(rawURL string) string {
 			return rawURL[:i] + "://[unparsable URL]"
 		}
 		return "[unparsable URL]"
+	}
+	if u.User == nil && strings.Contains(rawURL, "@") {
+		// Opaque or odd URLs ("user:pass@host" parses as scheme "user"):
+		// the '@' may still follow a password.
+		return u.Scheme + ":[redacted]"
 	}
 	return u.Redacted()
 }

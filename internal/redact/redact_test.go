@@ -12,7 +12,9 @@ func TestURL(t *testing.T) {
 	assert.Equal(t, "amqp://guest:xxxxx@host:5672/", URL("amqp://guest:s3cret@host:5672/"))
 	assert.Equal(t, "amqp://host/", URL("amqp://host/"))
 	assert.Equal(t, "amqp://[unparsable URL]", URL("amqp://u:s3cret@host/%zz"))
-	assert.Equal(t, "[unparsable URL]", URL("u:s3cret@host/%zz"))
+	assert.Equal(t, "u:[redacted]", URL("u:s3cret@host/%zz"))
+	assert.Equal(t, "u:[redacted]", URL("u:s3cret@host/x"))
+	assert.Equal(t, "amqp:[redacted]", URL("amqp:guest:s3cret@host"))
 }
 
 func TestErr(t *testing.T) {
