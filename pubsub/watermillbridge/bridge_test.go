@@ -1,0 +1,112 @@
+package watermillbridge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/watermillbridge"
+	"github.com/switchyard-go/switchyard/transport/memory"
+)
+
+func newBroker(t *testing.T) *memory.Broker {
+	b, err := memory.New(memory.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func next[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing arrived")
+		panic("unreachable")
+	}
+}
+
+func TestPublisherMapsFields(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	got := make(chan *pubsub.Message, 1)
+	_, err := b.Subscribe(ctx, "orders", "g", func(_ context.Context, m *pubsub.Message) error { got <- m; return nil })
+	require.NoError(t, err)
+
+	wm := message.NewMessage("wm-1", []byte("payload"))
+	wm.Metadata.Set("trace", "t1")
+	wm.Metadata.Set(watermillbridge.MetadataKey, "customer-9")
+	require.NoError(t, watermillbridge.NewPublisher(b).Publish("orders", wm))
+
+	m := next(t, got)
+	assert.Equal(t, "wm-1", m.ID)
+	assert.Equal(t, "customer-9", m.Key)
+	assert.Equal(t, map[string]string{"trace": "t1"}, m.Metadata)
+	assert.Equal(t, []byte("payload"), m.Payload)
+}
+
+func TestSubscriberAckAndNack(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	sub := watermillbridge.NewSubscriber(b, "wm-group", pubsub.WithBackoff(5*time.Millisecond, 10*time.Millisecond), pubsub.WithLogger(nil))
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, "orders")
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "m1", Key: "k", Metadata: map[string]string{"a": "b"}, Payload: []byte("x")}))
+
+	first := next(t, ch)
+	assert.Equal(t, "m1", first.UUID)
+	assert.Equal(t, "1", first.Metadata.Get(watermillbridge.MetadataAttempt))
+	assert.Equal(t, "k", first.Metadata.Get(watermillbridge.MetadataKey))
+	assert.Equal(t, "b", first.Metadata.Get("a"))
+	first.Nack()
+
+	second := next(t, ch)
+	assert.Equal(t, "m1", second.UUID)
+	assert.Equal(t, "2", second.Metadata.Get(watermillbridge.MetadataAttempt), "nack retried with the next attempt")
+	second.Ack()
+
+	select {
+	case m := <-ch:
+		t.Fatalf("unexpected redelivery of %s after Ack", m.UUID)
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.NoError(t, sub.Close())
+	_, open := <-ch
+	assert.False(t, open, "channel closed by Close")
+	_, err = sub.Subscribe(ctx, "orders")
+	assert.ErrorIs(t, err, pubsub.ErrClosed)
+}
+
+// A watermill Router with middleware runs on a Switchyard broker.
+func TestRouterOnSwitchyard(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := newBroker(t)
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	router.AddHandler("upper", "in", watermillbridge.NewSubscriber(b, "router"), "out", watermillbridge.NewPublisher(b),
+		func(m *message.Message) ([]*message.Message, error) {
+			return []*message.Message{message.NewMessage(watermill.NewUUID(), append([]byte("seen:"), m.Payload...))}, nil
+		})
+	require.NoError(t, b.CreateGroup(ctx, "out", "reader"))
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+
+	out := make(chan string, 3)
+	_, err = b.Subscribe(ctx, "out", "reader", func(_ context.Context, m *pubsub.Message) error { out <- string(m.Payload); return nil })
+	require.NoError(t, err)
+	for _, p := range []string{"a", "b", "c"} {
+		require.NoError(t, b.Publish(ctx, "in", pubsub.NewMessage([]byte(p))))
+	}
+	got := map[string]bool{next(t, out): true, next(t, out): true, next(t, out): true}
+	assert.Equal(t, map[string]bool{"seen:a": true, "seen:b": true, "seen:c": true}, got)
+	require.NoError(t, router.Close())
+}

@@ -1,0 +1,31 @@
+package watermillbridge_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/switchyard-go/switchyard/pubsub/watermillbridge"
+	"github.com/switchyard-go/switchyard/transport/memory"
+)
+
+// Watermill code consumes a Switchyard consumer group.
+func ExampleNewSubscriber() {
+	ctx := context.Background()
+	broker, _ := memory.New(memory.Config{})
+	defer broker.Close()
+
+	sub := watermillbridge.NewSubscriber(broker, "legacy-consumer")
+	defer sub.Close()
+	messages, err := sub.Subscribe(ctx, "events")
+	if err != nil {
+		panic(err)
+	}
+	_ = watermillbridge.NewPublisher(broker).Publish("events", message.NewMessage("evt-1", []byte("hello")))
+
+	m := <-messages
+	fmt.Println(m.UUID, string(m.Payload), "attempt", m.Metadata.Get(watermillbridge.MetadataAttempt))
+	m.Ack()
+	// Output: evt-1 hello attempt 1
+}
