@@ -1,0 +1,122 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// DefaultMaxBodyBytes is the request body limit of DecodeJSON callers that
+// set none: 64 KiB.
+const DefaultMaxBodyBytes = 64 << 10
+
+// WriteJSON writes v as the JSON response with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Error is the JSON body of every error response: {"error": "..."}.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// WriteError writes {"error": msg} with status.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, Error{Error: msg})
+}
+
+// RequestError is an error with the HTTP status it should be answered with.
+type RequestError struct {
+	Status int
+	Err    error
+}
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// BadRequest returns a *RequestError with status 400.
+func BadRequest(format string, args ...any) error {
+	return &RequestError{Status: http.StatusBadRequest, Err: fmt.Errorf(format, args...)}
+}
+
+// WriteRequestError answers err: with its status if it is a *RequestError,
+// 500 otherwise.
+func WriteRequestError(w http.ResponseWriter, err error) {
+	var re *RequestError
+	if errors.As(err, &re) {
+		WriteError(w, re.Status, re.Error())
+		return
+	}
+	WriteError(w, http.StatusInternalServerError, err.Error())
+}
+
+// DecodeJSON reads r's body, at most limit bytes (DefaultMaxBodyBytes when
+// limit <= 0), as one JSON object into v, rejecting unknown fields. Its
+// errors are *RequestError: 413 for a body over the limit, 415 for a content
+// type other than JSON, 400 for anything malformed, with a message that says
+// what and where.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return &RequestError{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf("content type %q, want application/json", ct)}
+	}
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, limit)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return decodeError(err, limit)
+		}
+		return BadRequest("body has more than one JSON value")
+	}
+	return nil
+}
+
+func isJSON(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if ct[i] == ';' {
+			ct = ct[:i]
+			break
+		}
+	}
+	return ct == "application/json" || ct == "text/json"
+}
+
+func tooLarge(limit int64) error {
+	return &RequestError{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("body is larger than %d bytes", limit)}
+}
+
+func decodeError(err error, limit int64) error {
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return BadRequest("body is empty; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return BadRequest("body is truncated JSON")
+	case errors.As(err, &syntaxErr):
+		return BadRequest("body is not valid JSON at byte %d: %v", syntaxErr.Offset, err)
+	case errors.As(err, &typeErr):
+		return BadRequest("field %q has a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	default:
+		// Unknown fields, bad time formats and the like: encoding/json's text
+		// names the problem.
+		return BadRequest("bad request body: %v", err)
+	}
+}
