@@ -68,3 +68,12 @@ type GroupCreator interface {
 	// idempotent and blocks until the broker has created it.
 	CreateGroup(ctx context.Context, topic, group string) error
 }
+
+// Pinger is implemented by brokers that can report whether they are ready:
+// connected to the broker and able to publish. Every transport in this
+// module implements it; services use it for readiness probes.
+type Pinger interface {
+	// Ping returns nil when the broker is ready, or an error saying why not
+	// (pubsub.ErrClosed after Close). It blocks at most until ctx ends.
+	Ping(ctx context.Context) error
+}

@@ -3,35 +3,41 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Topic is a typed view of a topic: it encodes values of T with its Codec on
 // Publish and decodes them for the handler on Subscribe. A Topic is a small
 // value, safe for concurrent use; make it once with NewTopic and share it.
 type Topic[T any] struct {
-	name  string
-	codec Codec
+	name string
+	cfg  topicConfig
 }
 
 // TopicOption configures a Topic.
 type TopicOption func(*topicConfig)
 
-type topicConfig struct{ codec Codec }
+type topicConfig struct {
+	codec     Codec
+	source    string
+	eventType string
+}
 
 // WithCodec sets the topic's Codec. Default JSON.
 func WithCodec(c Codec) TopicOption { return func(tc *topicConfig) { tc.codec = c } }
 
 // NewTopic returns the typed topic name. The name is validated when the topic
-// is used (ErrInvalidTopic).
+// is used (ErrInvalidTopic). Messages published through it carry CloudEvents
+// attributes in their metadata (see MetadataCEID).
 func NewTopic[T any](name string, opts ...TopicOption) Topic[T] {
-	tc := topicConfig{codec: JSON}
+	tc := topicConfig{codec: JSON, source: defaultSource, eventType: name}
 	for _, o := range opts {
 		o(&tc)
 	}
 	if tc.codec == nil {
 		tc.codec = JSON
 	}
-	return Topic[T]{name: name, codec: tc.codec}
+	return Topic[T]{name: name, cfg: tc}
 }
 
 // Name returns the topic's name.
@@ -53,18 +59,19 @@ func WithMetadata(key, value string) PublishOption {
 }
 
 // Publish encodes v and publishes it with p, blocking as p.Publish does. The
-// message carries the codec's content type in MetadataContentType. Encoding
-// errors are returned before any I/O.
+// message carries the codec's content type in MetadataContentType and the
+// CloudEvents attributes id (the message ID), source, type, time and
+// specversion. Encoding errors are returned before any I/O.
 func (t Topic[T]) Publish(ctx context.Context, p Publisher, v T, opts ...PublishOption) error {
-	payload, err := t.codec.Encode(v)
+	payload, err := t.cfg.codec.Encode(v)
 	if err != nil {
 		return fmt.Errorf("pubsub: encode %T for topic %s: %w", v, t.name, err)
 	}
 	m := NewMessage(payload)
-	m.Metadata[MetadataContentType] = t.codec.ContentType()
 	for _, o := range opts {
 		o(m)
 	}
+	t.cfg.setCloudEvents(m, t.cfg.codec.ContentType(), time.Now())
 	return p.Publish(ctx, t.name, m)
 }
 
@@ -77,7 +84,7 @@ func (t Topic[T]) Subscribe(ctx context.Context, s Subscriber, group string, h f
 	}
 	return s.Subscribe(ctx, t.name, group, func(ctx context.Context, msg *Message) error {
 		var v T
-		if err := t.codec.Decode(msg.Payload, &v); err != nil {
+		if err := t.cfg.codec.Decode(msg.Payload, &v); err != nil {
 			return Permanent(fmt.Errorf("pubsub: decode %T from topic %s: %w", v, t.name, err))
 		}
 		return h(ctx, v, msg)

@@ -49,7 +49,18 @@ func TestTypedTopicRoundTrip(t *testing.T) {
 	m := <-got
 	assert.Equal(t, "evt-1", m.ID)
 	assert.Equal(t, "u1", m.Key)
-	assert.Equal(t, map[string]string{"content-type": "application/json", "source": "web"}, m.Metadata)
+	ceTime, err := time.Parse(time.RFC3339Nano, m.Metadata[pubsub.MetadataCETime])
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), ceTime, 5*time.Second)
+	delete(m.Metadata, pubsub.MetadataCETime)
+	assert.Equal(t, map[string]string{
+		"content-type":   "application/json",
+		"source":         "web",
+		"ce-id":          "evt-1",
+		"ce-source":      "/pubsub.test",
+		"ce-type":        "signups",
+		"ce-specversion": "1.0",
+	}, m.Metadata)
 	assert.JSONEq(t, `{"user_id":"u1","plan":"pro"}`, string(m.Payload))
 	assert.Equal(t, "signups", signups.Name())
 }
@@ -90,4 +101,22 @@ func TestTypedTopicEncodeErrorBeforeIO(t *testing.T) {
 	err := ch.Publish(context.Background(), b, make(chan int))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "pubsub: encode chan int for topic chans")
+}
+
+func TestTypedTopicCloudEventsOptions(t *testing.T) {
+	ctx := context.Background()
+	b := newMemory(t)
+	topic := pubsub.NewTopic[signup]("signups", pubsub.WithSource("https://example.com/signup"), pubsub.WithEventType("com.example.signup.v1"))
+	got := make(chan *pubsub.Message, 1)
+	_, err := topic.Subscribe(ctx, b, "g", func(_ context.Context, _ signup, m *pubsub.Message) error { got <- m; return nil })
+	require.NoError(t, err)
+	require.NoError(t, topic.Publish(ctx, b, signup{UserID: "u"}))
+	select {
+	case m := <-got:
+		assert.Equal(t, "https://example.com/signup", m.Metadata[pubsub.MetadataCESource])
+		assert.Equal(t, "com.example.signup.v1", m.Metadata[pubsub.MetadataCEType])
+		assert.Equal(t, m.ID, m.Metadata[pubsub.MetadataCEID])
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Broker is a handle on an in-process hub of topics and consumer groups. It
-// implements pubsub.Broker and pubsub.GroupCreator and is safe for concurrent
-// use.
+// implements pubsub.Broker, pubsub.GroupCreator and pubsub.Pinger and is safe
+// for concurrent use.
 type Broker struct {
 	hub  *hub
 	subs lifecycle.Subscriptions
@@ -20,6 +20,7 @@ type Broker struct {
 var (
 	_ pubsub.Broker       = (*Broker)(nil)
 	_ pubsub.GroupCreator = (*Broker)(nil)
+	_ pubsub.Pinger       = (*Broker)(nil)
 )
 
 // New returns a Broker configured by cfg (see Config for defaults), on the
@@ -113,6 +114,15 @@ func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Ha
 		r := newReceiver(b.hub.group(topic, group))
 		return pubsub.StartSubscription(ctx, cfg, r, b, h, onStop)
 	})
+}
+
+// Ping implements pubsub.Pinger: an in-process broker is always ready until
+// it is closed. It does not block.
+func (b *Broker) Ping(context.Context) error {
+	if b.subs.Closed() {
+		return pubsub.ErrClosed
+	}
+	return nil
 }
 
 // Close closes every Subscription made through this handle, waiting for

@@ -119,6 +119,10 @@ func (s *suite) testClosed(t *testing.T) {
 	b := s.h.NewBroker(t)
 	topic := topicName(t)
 	sub := subscribe(t, ctx, b, topic, "g", newInbox().handler(0))
+	pinger, canPing := b.(pubsub.Pinger)
+	if canPing {
+		require.NoError(t, pinger.Ping(ctx), "Ping before Close")
+	}
 	require.NoError(t, b.Close())
 	select {
 	case <-sub.Done():
@@ -130,6 +134,9 @@ func (s *suite) testClosed(t *testing.T) {
 	assert.ErrorIs(t, err, pubsub.ErrClosed)
 	if gc, ok := b.(pubsub.GroupCreator); ok {
 		assert.ErrorIs(t, gc.CreateGroup(ctx, topic, "h"), pubsub.ErrClosed)
+	}
+	if canPing {
+		assert.ErrorIs(t, pinger.Ping(ctx), pubsub.ErrClosed, "Ping after Close")
 	}
 	assert.NoError(t, b.Close(), "Close is idempotent")
 }
