@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// DefaultLimit is how many records GET /api/audit returns without limit=.
+const DefaultLimit = 100
+
+// Deps is what the audit service runs on.
+type Deps struct {
+	// Subscriber receives the events. Required.
+	Subscriber pubsub.Subscriber
+	// Namespace prefixes topic names (default none).
+	Namespace events.Namespace
+	// Group is the consumer group (default events.GroupAudit).
+	Group string
+	// Store keeps the trail (default a new MemoryStore).
+	Store Store
+	// SubscribeOptions are passed to Subscribe (concurrency, retries...).
+	SubscribeOptions []pubsub.SubscribeOption
+	// Listener is where the API serves; if nil, Run listens on Addr.
+	Listener net.Listener
+	// Addr is the listen address when Listener is nil (default ":http").
+	Addr string
+	// Logger logs the service's events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (d *Deps) setDefaults() error {
+	if d.Subscriber == nil {
+		return errors.New("audit: Deps.Subscriber is required")
+	}
+	if d.Group == "" {
+		d.Group = events.GroupAudit
+	}
+	if d.Store == nil {
+		d.Store = &MemoryStore{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	d.Logger = d.Logger.With("service", "audit")
+	return nil
+}
+
+// Run subscribes to user.activity and to the group's dead letters, then
+// serves the API until ctx ends; it then stops the subscriptions, letting
+// in-flight handlers finish. It returns nil after a clean shutdown.
+func Run(ctx context.Context, deps Deps) error {
+	if err := deps.setDefaults(); err != nil {
+		return err
+	}
+	topic := deps.Namespace.UserActivity()
+	dead := deadletters.New(deps.Group, deps.Logger)
+	opts := append([]pubsub.SubscribeOption{pubsub.WithLogger(deps.Logger)}, deps.SubscribeOptions...)
+	sub, err := topic.Subscribe(ctx, deps.Subscriber, deps.Group, handler(deps), opts...)
+	if err != nil {
+		return fmt.Errorf("audit: subscribe to %s: %w", topic.Name(), err)
+	}
+	defer sub.Close()
+	dsub, err := dead.Watch(ctx, deps.Subscriber, topic.Name())
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer dsub.Close()
+
+	ln, err := httpx.Listen(deps.Listener, deps.Addr)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	deps.Logger.Info("audit API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", httpx.Health)
+	mux.HandleFunc("GET /api/audit", listHandler(deps.Store))
+	mux.Handle("GET /api/deadletters", dead)
+	return httpx.Serve(ctx, ln, mux, deps.Logger)
+}
+
+// handler appends each event to the store; redeliveries of a stored message
+// change nothing.
+func handler(deps Deps) func(context.Context, events.UserActivity, *pubsub.Message) error {
+	return func(ctx context.Context, ev events.UserActivity, m *pubsub.Message) error {
+		if ev.SimulatesFailureIn(deps.Group) {
+			panic(fmt.Sprintf("simulated crash on event %s (attribute %s=%s)", m.ID, events.SimulateFailureAttribute, deps.Group))
+		}
+		added, err := deps.Store.Append(ctx, Record{MessageID: m.ID, Event: ev, ReceivedAt: time.Now().UTC()})
+		if err != nil {
+			return fmt.Errorf("append to the audit store: %w", err)
+		}
+		if added {
+			deps.Logger.Info("audited", "message_id", m.ID, "user_id", ev.UserID, "type", ev.Type, "attempt", m.Attempt)
+		} else {
+			deps.Logger.Debug("duplicate delivery ignored", "message_id", m.ID, "attempt", m.Attempt)
+		}
+		return nil
+	}
+}
+
+func listHandler(store Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		userID := r.URL.Query().Get("user_id")
+		limit := DefaultLimit
+		if s := r.URL.Query().Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a positive integer", s))
+				return
+			}
+			limit = n
+		}
+		recs, err := store.List(r.Context(), userID, limit)
+		if err != nil {
+			httpx.WriteError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, struct {
+			UserID string   `json:"user_id,omitempty"`
+			Count  int      `json:"count"`
+			Events []Record `json:"events"`
+		}{userID, len(recs), recs})
+	}
+}
