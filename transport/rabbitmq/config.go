@@ -1,0 +1,235 @@
+package rabbitmq
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/switchyard-go/switchyard/internal/redact"
+)
+
+// QueueType is the RabbitMQ queue type of the queues a Broker declares.
+type QueueType string
+
+// Queue types.
+const (
+	// QueueQuorum is a replicated, durable queue (RabbitMQ 3.8+). It counts
+	// deliveries per message (x-delivery-count), so Attempt survives consumer
+	// crashes exactly.
+	QueueQuorum QueueType = "quorum"
+	// QueueClassic is RabbitMQ's original queue type: durable on one node, and
+	// faster on a single node. A crash redelivery is only flagged, not counted
+	// (see the package documentation).
+	QueueClassic QueueType = "classic"
+)
+
+// Defaults of Config.
+const (
+	// DefaultPrefetch is the number of unacknowledged messages RabbitMQ sends
+	// ahead to each Subscription. It covers the round-trip between broker and
+	// consumer at full speed; see Config.Prefetch.
+	DefaultPrefetch = 512
+	// DefaultQueueType is the type of the queues a Broker declares.
+	DefaultQueueType = QueueQuorum
+	// DefaultConfirmTimeout bounds how long Publish, CreateGroup, Subscribe's
+	// set-up and a delivery's retry wait for the broker, reconnection included.
+	DefaultConfirmTimeout = 30 * time.Second
+	// DefaultConnectTimeout bounds the connection set-up of New and OpenURL
+	// (TCP, TLS and AMQP handshakes), and of each reconnection attempt.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultMaxMessageBytes is RabbitMQ's default max_message_size (128 MiB).
+	DefaultMaxMessageBytes = 128 << 20
+)
+
+// maxPrefetch is the largest prefetch count AMQP 0-9-1 can carry (a short).
+const maxPrefetch = 1<<16 - 1
+
+// Config configures a Broker. The zero value of every field except URL
+// means its default.
+type Config struct {
+	// URL is the AMQP URI of the broker:
+	// amqp://USER:PASSWORD@HOST:PORT/VHOST or amqps://... (see
+	// amqp091.ParseURI; percent-encode reserved characters in the user and
+	// password). Its query parameters are amqp091's: heartbeat, channel_max,
+	// auth_mechanism, and for amqps cacertfile, certfile, keyfile and
+	// server_name_indication. Required. It never appears in errors or logs
+	// with its password.
+	URL string
+	// TLSConfig, when not nil, is used for amqps:// URLs instead of the one
+	// amqp091 builds from the URL's parameters (system roots by default).
+	TLSConfig *tls.Config
+	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead to
+	// each Subscription (consumer prefetch, basic.qos). Each Subscription
+	// uses the larger of Prefetch and its WithConcurrency, so that no handler
+	// slot stays idle. Default DefaultPrefetch (512); at most 65535. Higher
+	// values raise throughput when the network is slow; lower values share
+	// a backlog more evenly between the members of a group.
+	Prefetch int
+	// QueueType is the type of the queues the Broker declares (group queues
+	// and retry queues). Default DefaultQueueType (quorum). A group queue
+	// that already exists with another type makes Subscribe and CreateGroup
+	// fail with RabbitMQ's PRECONDITION_FAILED error.
+	QueueType QueueType
+	// ConfirmTimeout bounds how long Publish waits for the broker to confirm
+	// its messages, counted from the call and including any wait for a
+	// reconnection; CreateGroup, Subscribe's set-up and a delivery's retry
+	// are bounded the same way. The caller's context can end them sooner.
+	// Default DefaultConfirmTimeout (30s).
+	ConfirmTimeout time.Duration
+	// ConnectTimeout bounds each connection attempt: the TCP, TLS and AMQP
+	// handshakes of New and OpenURL, and of each reconnection. Default
+	// DefaultConnectTimeout (10s).
+	ConnectTimeout time.Duration
+	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish
+	// accepts; larger ones fail with pubsub.ErrMessageTooLarge before
+	// anything is sent. Default DefaultMaxMessageBytes (128 MiB, RabbitMQ's
+	// default max_message_size); set it to the broker's max_message_size if
+	// that is lower, or the broker closes the publishing channel instead.
+	MaxMessageBytes int
+	// Logger receives connection events: a lost connection (Warn), a
+	// restored one (Info), failed reconnection attempts (Debug). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefetch == 0 {
+		c.Prefetch = DefaultPrefetch
+	}
+	if c.QueueType == "" {
+		c.QueueType = DefaultQueueType
+	}
+	if c.ConfirmTimeout == 0 {
+		c.ConfirmTimeout = DefaultConfirmTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem with c at once. Zero values are valid (they
+// mean the defaults), except for URL.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("rabbitmq: URL is empty"))
+	} else if _, err := amqp.ParseURI(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("rabbitmq: URL %s: %w", redact.URL(c.URL), redact.Err(err, urlPassword(c.URL))))
+	}
+	if c.Prefetch < 0 || c.Prefetch > maxPrefetch {
+		errs = append(errs, fmt.Errorf("rabbitmq: Prefetch %d out of range 0..%d", c.Prefetch, maxPrefetch))
+	}
+	switch c.QueueType {
+	case "", QueueQuorum, QueueClassic:
+	default:
+		errs = append(errs, fmt.Errorf("rabbitmq: QueueType %q, want %q or %q", c.QueueType, QueueQuorum, QueueClassic))
+	}
+	if c.ConfirmTimeout < 0 {
+		errs = append(errs, fmt.Errorf("rabbitmq: ConfirmTimeout %v is negative", c.ConfirmTimeout))
+	}
+	if c.ConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("rabbitmq: ConnectTimeout %v is negative", c.ConnectTimeout))
+	}
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("rabbitmq: MaxMessageBytes %d is negative", c.MaxMessageBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// urlPassword returns the password of rawURL, or "" if it has none or does
+// not parse.
+func urlPassword(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
+}
+
+// amqpParams are the query parameters that OpenURL passes on to amqp091.
+var amqpParams = []string{"auth_mechanism", "cacertfile", "certfile", "channel_max", "heartbeat", "keyfile", "server_name_indication"}
+
+// ourParams are the query parameters that OpenURL turns into Config fields.
+var ourParams = []string{"confirm_timeout", "connect_timeout", "max_message_bytes", "prefetch", "queue_type"}
+
+// parseURL turns an amqp:// or amqps:// URL into a Config (see OpenURL).
+func parseURL(u *url.URL) (Config, error) {
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return Config{}, fmt.Errorf("rabbitmq: URL scheme %q, want amqp or amqps", u.Scheme)
+	}
+	var (
+		c    Config
+		errs []error
+	)
+	q := u.Query()
+	rest := url.Values{}
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		switch k {
+		case "prefetch":
+			c.Prefetch, errs = parseInt(k, v, errs)
+		case "max_message_bytes":
+			c.MaxMessageBytes, errs = parseInt(k, v, errs)
+		case "queue_type":
+			c.QueueType = QueueType(v)
+			if c.QueueType != QueueQuorum && c.QueueType != QueueClassic {
+				errs = append(errs, fmt.Errorf("rabbitmq: query parameter queue_type=%q, want quorum or classic", v))
+			}
+		case "confirm_timeout":
+			c.ConfirmTimeout, errs = parseDuration(k, v, errs)
+		case "connect_timeout":
+			c.ConnectTimeout, errs = parseDuration(k, v, errs)
+		default:
+			if !slices.Contains(amqpParams, k) {
+				errs = append(errs, fmt.Errorf("rabbitmq: unknown query parameter %q (known: %s)", k, strings.Join(append(slices.Clone(ourParams), amqpParams...), ", ")))
+				continue
+			}
+			rest[k] = vs
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	amqpURL := *u
+	amqpURL.RawQuery = rest.Encode()
+	amqpURL.ForceQuery = false
+	c.URL = amqpURL.String()
+	return c, c.Validate()
+}
+
+func parseInt(k, v string, errs []error) (int, []error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, append(errs, fmt.Errorf("rabbitmq: query parameter %s=%q is not an integer", k, v))
+	}
+	if n <= 0 {
+		return 0, append(errs, fmt.Errorf("rabbitmq: query parameter %s=%d, want a positive integer", k, n))
+	}
+	return n, errs
+}
+
+func parseDuration(k, v string, errs []error) (time.Duration, []error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, append(errs, fmt.Errorf("rabbitmq: query parameter %s=%q is not a duration such as 30s or 500ms", k, v))
+	}
+	if d <= 0 {
+		return 0, append(errs, fmt.Errorf("rabbitmq: query parameter %s=%v, want a positive duration", k, d))
+	}
+	return d, errs
+}

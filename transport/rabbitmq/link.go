@@ -1,0 +1,255 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/switchyard-go/switchyard/internal/redact"
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// Reconnection backoff: the delay between attempts doubles from
+// reconnectMin up to reconnectMax, with jitter.
+const (
+	reconnectMin = 100 * time.Millisecond
+	reconnectMax = 5 * time.Second
+)
+
+// link is one supervised AMQP connection. A supervisor goroutine watches it
+// and, when it is lost, redials with backoff until it succeeds or the link
+// is closed. Users get the current connection with get, which waits while
+// the link is down. amqp091's own (experimental) recovery is not used: it
+// reuses channel objects across connections, where old delivery tags and
+// deferred confirmations must not leak into the new connection.
+type link struct {
+	name string // "publish" or "consume", for logs and errors
+	cfg  *Config
+	addr string // host:port, for logs and errors
+
+	mu      sync.Mutex
+	conn    *amqp.Connection // nil while down
+	changed chan struct{}    // closed and replaced whenever conn changes
+	ctx     context.Context  // cancelled by close
+	cancel  context.CancelFunc
+	done    <-chan struct{} // ctx.Done()
+	stopped chan struct{}   // closed when the supervisor exited
+}
+
+// newLink dials the first connection (returning its error) and starts the
+// supervisor.
+func newLink(ctx context.Context, cfg *Config, name string) (*link, error) {
+	l := &link{name: name, cfg: cfg, addr: brokerAddr(cfg.URL), changed: make(chan struct{}), stopped: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.done = l.ctx.Done()
+	conn, err := l.dial(ctx)
+	if err != nil {
+		l.cancel()
+		return nil, err
+	}
+	lost := conn.NotifyClose(make(chan *amqp.Error, 1))
+	l.set(conn)
+	go l.supervise(conn, lost)
+	return l, nil
+}
+
+// brokerAddr returns host:port of an AMQP URL, for messages.
+func brokerAddr(rawURL string) string {
+	uri, err := amqp.ParseURI(rawURL)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	return net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
+}
+
+// dial opens one connection, bounded by ctx and cfg.ConnectTimeout. Its
+// errors name the broker's host:port and never carry the password; if ctx
+// ends first, ctx's error is returned as it is.
+func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
+	dctx, cancel := context.WithTimeout(ctx, l.cfg.ConnectTimeout)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		netConn net.Conn
+	)
+	config := amqp.Config{
+		Properties: amqp.Table{"connection_name": "switchyard " + l.name},
+		Dial: func(network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(dctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// Bound the TLS and AMQP handshakes too; amqp091 clears the
+			// deadline once the connection is open.
+			deadline, _ := dctx.Deadline()
+			if err := c.SetDeadline(deadline); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			mu.Lock()
+			netConn = c
+			mu.Unlock()
+			return c, nil
+		},
+	}
+	if l.cfg.TLSConfig != nil {
+		config.TLSClientConfig = l.cfg.TLSConfig.Clone()
+	}
+	// A cancelled ctx interrupts the handshake by expiring the deadline.
+	stop := context.AfterFunc(dctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if netConn != nil {
+			_ = netConn.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	conn, err := amqp.DialConfig(l.cfg.URL, config)
+	if !stop() && err == nil {
+		// The deadline may have been cut after the handshake: do not trust
+		// the connection.
+		_ = conn.Close()
+		err = dctx.Err()
+	}
+	if err == nil {
+		return conn, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if dctx.Err() != nil {
+		err = fmt.Errorf("no connection within %v (connect timeout): %w", l.cfg.ConnectTimeout, err)
+	}
+	return nil, fmt.Errorf("rabbitmq: connect to %s (%s connection): %w", l.addr, l.name, redact.Err(err, urlPassword(l.cfg.URL)))
+}
+
+func (l *link) set(conn *amqp.Connection) {
+	l.mu.Lock()
+	l.conn = conn
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// supervise waits for conn to be lost, then redials until it succeeds or the
+// link is closed.
+func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
+	defer close(l.stopped)
+	log := l.cfg.Logger
+	for {
+		select {
+		case err := <-lost:
+			l.set(nil)
+			log.Warn("rabbitmq: connection lost; reconnecting", "connection", l.name, "broker", l.addr, "err", err)
+		case <-l.done:
+			_ = conn.Close()
+			l.set(nil)
+			return
+		}
+		start := time.Now()
+		pause := reconnectMin
+		for attempt := 1; ; attempt++ {
+			select {
+			case <-time.After(pause/2 + rand.N(pause/2+1)):
+			case <-l.done:
+				return
+			}
+			c, err := l.dial(l.ctx)
+			if err == nil {
+				conn = c
+				break
+			}
+			log.Debug("rabbitmq: reconnection attempt failed", "connection", l.name, "attempt", attempt, "err", err)
+			pause = min(2*pause, reconnectMax)
+		}
+		lost = conn.NotifyClose(make(chan *amqp.Error, 1))
+		l.set(conn)
+		log.Info("rabbitmq: connection restored", "connection", l.name, "broker", l.addr, "outage", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// get returns the current connection, waiting while the link is down. It
+// returns pubsub.ErrClosed once the link is closed, and ctx's error if ctx
+// ends first.
+func (l *link) get(ctx context.Context) (*amqp.Connection, error) {
+	for {
+		l.mu.Lock()
+		conn, changed := l.conn, l.changed
+		l.mu.Unlock()
+		select {
+		case <-l.done:
+			return nil, pubsub.ErrClosed
+		default:
+		}
+		if conn != nil && !conn.IsClosed() {
+			return conn, nil
+		}
+		select {
+		case <-changed:
+		case <-l.done:
+			return nil, pubsub.ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// up reports whether the link has a connection that is not known to be
+// closed.
+func (l *link) up() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conn != nil && !l.conn.IsClosed()
+}
+
+// waitChange blocks until the connection differs from conn (it was lost or
+// replaced), ctx ends or the link is closed.
+func (l *link) waitChange(ctx context.Context, conn *amqp.Connection) error {
+	for {
+		l.mu.Lock()
+		cur, changed := l.conn, l.changed
+		l.mu.Unlock()
+		if cur != conn {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-l.done:
+			return pubsub.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// close closes the connection and stops the supervisor. It is idempotent.
+func (l *link) close() error {
+	l.cancel()
+	<-l.stopped
+	return nil
+}
+
+// isClosedErr reports whether err means that a channel or connection was
+// closed (as opposed to a broker refusal).
+func isClosedErr(err error) bool {
+	if errors.Is(err, amqp.ErrClosed) {
+		return true
+	}
+	var ae *amqp.Error
+	return errors.As(err, &ae) && !ae.Recover
+}
+
+// isSoftErr reports whether err is a channel-level error of the broker
+// (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...): the broker refused an
+// operation and closed the channel, the connection stays up.
+func isSoftErr(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Recover
+}
