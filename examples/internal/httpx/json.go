@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 )
 
 // DefaultMaxBodyBytes is the request body limit of DecodeJSON callers that
@@ -95,6 +96,23 @@ func isJSON(ct string) bool {
 	return ct == "application/json" || ct == "text/json"
 }
 
+// jsonKind names the JSON value that decodes into t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	default:
+		return "object"
+	}
+}
+
 func tooLarge(limit int64) error {
 	return &RequestError{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("body is larger than %d bytes", limit)}
 }
@@ -113,7 +131,10 @@ func decodeError(err error, limit int64) error {
 	case errors.As(err, &syntaxErr):
 		return BadRequest("body is not valid JSON at byte %d: %v", syntaxErr.Offset, err)
 	case errors.As(err, &typeErr):
-		return BadRequest("field %q has a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+		if typeErr.Field == "" {
+			return BadRequest("body is a JSON %s, want a JSON object", typeErr.Value)
+		}
+		return BadRequest("field %q is a JSON %s, want a JSON %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
 	default:
 		// Unknown fields, bad time formats and the like: encoding/json's text
 		// names the problem.

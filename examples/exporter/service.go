@@ -1,0 +1,160 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/storage"
+	"github.com/switchyard-go/switchyard/examples/txstore"
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// Defaults of Deps.
+const (
+	DefaultConcurrency   = 2
+	DefaultProgressEvery = 1000
+)
+
+// DefaultGroups are the consumer groups created on export.completed and
+// export.failed at start when Deps.Groups is nil.
+var DefaultGroups = []string{events.GroupNotifier}
+
+// Deps is what an exporter worker runs on.
+type Deps struct {
+	// Broker receives export.requested and publishes export.completed and
+	// export.failed. Required.
+	Broker pubsub.Broker
+	// Store is the database. Required.
+	Store *txstore.Store
+	// Storage receives the CSV files. Required.
+	Storage storage.Storage
+	// Namespace prefixes topic names (default none).
+	Namespace events.Namespace
+	// Group is the consumer group (default events.GroupExporter).
+	Group string
+	// Worker names this worker in the database and logs (default host:pid).
+	Worker string
+	// Groups are created on export.completed and export.failed at start
+	// (when Broker is a pubsub.GroupCreator). Default DefaultGroups; empty
+	// (not nil) creates none.
+	Groups []string
+	// Concurrency is how many exports this worker runs at once (default
+	// DefaultConcurrency).
+	Concurrency int
+	// MaxAttempts is how many times an export is tried before it is marked
+	// failed (default pubsub.DefaultMaxAttempts).
+	MaxAttempts int
+	// ProgressEvery is how many rows are written between progress updates
+	// (default DefaultProgressEvery).
+	ProgressEvery int64
+	// SubscribeOptions are passed to Subscribe after the worker's own
+	// (concurrency, max attempts).
+	SubscribeOptions []pubsub.SubscribeOption
+	// Listener is where the API serves; if nil, Run listens on Addr.
+	Listener net.Listener
+	// Addr is the listen address when Listener is nil (default ":http").
+	Addr string
+	// Logger logs the worker's events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (d *Deps) setDefaults() error {
+	var errs []error
+	if d.Broker == nil {
+		errs = append(errs, errors.New("exporter: Deps.Broker is required"))
+	}
+	if d.Store == nil {
+		errs = append(errs, errors.New("exporter: Deps.Store is required"))
+	}
+	if d.Storage == nil {
+		errs = append(errs, errors.New("exporter: Deps.Storage is required"))
+	}
+	if d.Group == "" {
+		d.Group = events.GroupExporter
+	}
+	if d.Worker == "" {
+		host, _ := os.Hostname()
+		d.Worker = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if d.Groups == nil {
+		d.Groups = DefaultGroups
+	}
+	if d.Concurrency <= 0 {
+		d.Concurrency = DefaultConcurrency
+	}
+	if d.MaxAttempts <= 0 {
+		d.MaxAttempts = pubsub.DefaultMaxAttempts
+	}
+	if d.ProgressEvery <= 0 {
+		d.ProgressEvery = DefaultProgressEvery
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	d.Logger = d.Logger.With("service", "exporter", "worker", d.Worker)
+	return errors.Join(errs...)
+}
+
+// Run creates the notifier's groups, joins the exporter group and serves
+// /healthz and the dead letters until ctx ends; it then stops taking
+// exports and waits for those running. It returns nil after a clean
+// shutdown.
+func Run(ctx context.Context, deps Deps) error {
+	if err := deps.setDefaults(); err != nil {
+		return err
+	}
+	ns := deps.Namespace
+	w := &worker{Deps: deps, completed: ns.ExportCompleted(), failed: ns.ExportFailed()}
+	if gc, ok := deps.Broker.(pubsub.GroupCreator); ok {
+		for _, topic := range []string{w.completed.Name(), w.failed.Name()} {
+			for _, g := range deps.Groups {
+				if err := gc.CreateGroup(ctx, topic, g); err != nil {
+					return fmt.Errorf("exporter: create group %s on %s: %w", g, topic, err)
+				}
+			}
+		}
+	}
+	requested := ns.ExportRequested()
+	opts := append([]pubsub.SubscribeOption{
+		pubsub.WithConcurrency(deps.Concurrency),
+		pubsub.WithMaxAttempts(deps.MaxAttempts),
+		pubsub.WithLogger(deps.Logger),
+	}, deps.SubscribeOptions...)
+	sub, err := requested.Subscribe(ctx, deps.Broker, deps.Group, w.handle, opts...)
+	if err != nil {
+		return fmt.Errorf("exporter: subscribe to %s: %w", requested.Name(), err)
+	}
+	defer sub.Close()
+	dead := deadletters.New(deps.Group, deps.Logger)
+	dsub, err := dead.Watch(ctx, deps.Broker, requested.Name())
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	defer dsub.Close()
+
+	ln, err := httpx.Listen(deps.Listener, deps.Addr)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	deps.Logger.Info("exporter running", "addr", ln.Addr().String(), "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", httpx.Health)
+	mux.Handle("GET /api/deadletters", dead)
+	return httpx.Serve(ctx, ln, mux, deps.Logger)
+}
+
+// ObjectKey returns the storage key of export rid's file.
+func ObjectKey(rid string) string { return "exports/" + rid + ".csv" }
+
+// finishTimeout bounds the database update that hands a request back when
+// the worker stops.
+const finishTimeout = 5 * time.Second

@@ -1,0 +1,27 @@
+// Package transactions is the transaction-export example: an HTTP API over a
+// database of transactions that exports a date range as CSV in the two styles
+// microservices use for such work.
+//
+// Synchronous HTTP: the answer is the file, streamed from the database
+// cursor as it is read.
+//
+//	GET  /api/Export?StartDate=YYYY-MM-DD&EndDate=YYYY-MM-DD  → 200 text/csv
+//
+// Asynchronous HTTP: the request is stored and acknowledged with an
+// unguessable id; an exporter worker builds the file in the background; the
+// client polls the status (or gets a webhook on CallbackUrl, from the
+// notifier) and downloads the file through this service.
+//
+//	POST /api/Export {"StartDate","EndDate","CallbackUrl"?} → 202 {"RID"}
+//	GET  /api/Export/Status?RID=...   → {"RID","Status","Progress","Url"?,"Error"?}
+//	GET  /api/Export/Download?RID=... → 200 text/csv once completed
+//	GET  /healthz
+//
+// The request row is written before export.requested is published, and a
+// sweeper republishes, on a schedule, the pending requests whose event never
+// reached the broker (and those whose worker stopped): a transactional
+// outbox, so no request is lost while the broker is down. Malformed dates or
+// StartDate after EndDate are answered 400, an unknown RID 404.
+//
+// Run it with Run; the binary is examples/cmd/transactions.
+package transactions
