@@ -79,15 +79,11 @@ func Run(ctx context.Context, deps Deps) error {
 		return fmt.Errorf("activity: %w", err)
 	}
 	deps.Logger.Info("activity API listening", "addr", ln.Addr().String(), "topic", topic.Name())
-	return httpx.Serve(ctx, ln, Handler(deps), deps.Logger)
+	return httpx.Serve(ctx, ln, routes(deps), deps.Logger)
 }
 
-// Handler returns the service's HTTP API. It does not create groups; Run
-// does.
-func Handler(deps Deps) http.Handler {
-	if err := deps.setDefaults(); err != nil {
-		panic(err)
-	}
+// routes returns the service's HTTP API for deps, defaults set.
+func routes(deps Deps) http.Handler {
 	topic := deps.Namespace.UserActivity()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", httpx.Health)

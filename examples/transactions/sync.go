@@ -1,8 +1,11 @@
 package transactions
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 )
@@ -24,7 +27,11 @@ func (s *service) exportSync(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="transactions_%s_%s.csv"`, start, end))
 	rows, err := s.Store.WriteCSV(r.Context(), w, from, to, 0, nil)
 	if err != nil {
-		s.Logger.Error("synchronous export aborted", "start", start, "end", end, "rows", rows, "err", err)
+		level := slog.LevelError
+		if r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			level = slog.LevelInfo // the client went away: nothing wrong here
+		}
+		s.Logger.Log(r.Context(), level, "synchronous export aborted", "start", start, "end", end, "rows", rows, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	s.Logger.Info("synchronous export served", "start", start, "end", end, "rows", rows)

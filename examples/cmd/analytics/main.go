@@ -1,0 +1,29 @@
+// Command analytics runs the analytics service (package analytics),
+// consumer group "analytics" of user.activity. Run two on one broker (with
+// different -addr) and they split the group's events.
+//
+//	PUBSUB_URL=amqp://guest:guest@localhost:5672/ go run ./examples/cmd/analytics -addr :8093
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/switchyard-go/switchyard/examples/analytics"
+	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+)
+
+func main() {
+	var c cmdutil.Common
+	c.Register(":8093")
+	instance := flag.String("instance", cmdutil.Env("INSTANCE", ""), "name of this instance in /api/stats (env INSTANCE; default host:pid)")
+	cmdutil.Main(func(ctx context.Context) error {
+		log := c.Logger()
+		b, err := c.OpenBroker(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return analytics.Run(ctx, analytics.Deps{Subscriber: b, Namespace: c.NS(), Instance: *instance, Addr: c.Addr, Logger: log})
+	})
+}

@@ -1,0 +1,43 @@
+// Command exporter runs an exporter worker (package exporter), a competing
+// consumer of export.requested. Run several; they share the jobs.
+//
+//	PUBSUB_URL=amqp://guest:guest@localhost:5672/ go run ./examples/cmd/exporter -addr :8096
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/switchyard-go/switchyard/examples/exporter"
+	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/storage"
+	"github.com/switchyard-go/switchyard/examples/txstore"
+)
+
+func main() {
+	var c cmdutil.Common
+	c.Register(":8096")
+	dbURL := flag.String("db", cmdutil.Env("DATABASE_URL", cmdutil.DefaultDatabaseURL()), "postgres://... or a SQLite file, sqlite:PATH (env DATABASE_URL)")
+	storeURL := flag.String("storage", cmdutil.Env("STORAGE_URL", cmdutil.DefaultStorageURL()), "where to put the files: file:///DIR (env STORAGE_URL)")
+	worker := flag.String("worker", cmdutil.Env("WORKER", ""), "name of this worker (env WORKER; default host:pid)")
+	concurrency := flag.Int("concurrency", exporter.DefaultConcurrency, "exports run at once")
+	cmdutil.Main(func(ctx context.Context) error {
+		log := c.Logger()
+		store, err := txstore.Open(ctx, *dbURL)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		files, err := storage.Open(*storeURL)
+		if err != nil {
+			return err
+		}
+		b, err := c.OpenBroker(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return exporter.Run(ctx, exporter.Deps{Broker: b, Store: store, Storage: files, Namespace: c.NS(),
+			Worker: *worker, Concurrency: *concurrency, Addr: c.Addr, Logger: log})
+	})
+}

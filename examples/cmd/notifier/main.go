@@ -1,0 +1,29 @@
+// Command notifier runs the notifier (package notifier), consumer group
+// "notifier" of user.activity, export.completed and export.failed.
+//
+//	PUBSUB_URL=amqp://guest:guest@localhost:5672/ go run ./examples/cmd/notifier -addr :8094 \
+//	    -welcome-webhook http://localhost:8099/hooks/welcome
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/notifier"
+)
+
+func main() {
+	var c cmdutil.Common
+	c.Register(":8094")
+	welcome := flag.String("welcome-webhook", cmdutil.Env("WELCOME_WEBHOOK_URL", ""), "URL that receives a welcome notification per signed_up event (env WELCOME_WEBHOOK_URL; empty: log only)")
+	cmdutil.Main(func(ctx context.Context) error {
+		log := c.Logger()
+		b, err := c.OpenBroker(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, Addr: c.Addr, Logger: log})
+	})
+}

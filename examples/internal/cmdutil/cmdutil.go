@@ -1,0 +1,101 @@
+// Package cmdutil is the little that the example binaries share: flags
+// defaulting to environment variables, a logger, a signal-bound context, and
+// the broker from PUBSUB_URL.
+package cmdutil
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/internal/redact"
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport"
+)
+
+// DefaultPubSubURL is the broker when PUBSUB_URL is not set.
+const DefaultPubSubURL = "mem://"
+
+// Env returns the environment variable key, or def when it is empty.
+func Env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// DefaultDatabaseURL is the SQLite file the transactions service and the
+// exporters share when DATABASE_URL is not set.
+func DefaultDatabaseURL() string {
+	return "sqlite:" + filepath.Join(os.TempDir(), "switchyard-transactions.db")
+}
+
+// DefaultStorageURL is the directory the exporters write to and the
+// transactions service reads from when STORAGE_URL is not set.
+func DefaultStorageURL() string {
+	return "file://" + filepath.ToSlash(filepath.Join(os.TempDir(), "switchyard-exports"))
+}
+
+// Common holds the settings every example binary has.
+type Common struct {
+	PubSubURL string
+	Namespace string
+	Addr      string
+	LogLevel  string
+}
+
+// Register adds -pubsub-url (PUBSUB_URL), -namespace (PUBSUB_NAMESPACE),
+// -addr (ADDR, default defaultAddr) and -log-level (LOG_LEVEL) to the
+// default flag set.
+func (c *Common) Register(defaultAddr string) {
+	flag.StringVar(&c.PubSubURL, "pubsub-url", Env("PUBSUB_URL", DefaultPubSubURL), "broker URL: mem://, amqp://USER:PASS@HOST:5672/, gcppubsub://PROJECT (env PUBSUB_URL)")
+	flag.StringVar(&c.Namespace, "namespace", Env("PUBSUB_NAMESPACE", ""), "prefix of every topic name, to share a broker between deployments (env PUBSUB_NAMESPACE)")
+	flag.StringVar(&c.Addr, "addr", Env("ADDR", defaultAddr), "HTTP listen address (env ADDR)")
+	flag.StringVar(&c.LogLevel, "log-level", Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+}
+
+// NS returns the namespace as an events.Namespace.
+func (c *Common) NS() events.Namespace { return events.Namespace(c.Namespace) }
+
+// Logger returns a text logger on stderr at the level asked for.
+func (c *Common) Logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// OpenBroker opens PubSubURL, logging where (without the password).
+func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broker, error) {
+	b, err := transport.Open(ctx, c.PubSubURL)
+	if err != nil {
+		return nil, fmt.Errorf("open broker %s: %w", redact.URL(c.PubSubURL), err)
+	}
+	log.Info("broker open", "url", redact.URL(c.PubSubURL))
+	if strings.HasPrefix(c.PubSubURL, "mem:") {
+		log.Warn("mem:// is a broker inside this process: other processes do not see its events; use amqp:// or gcppubsub:// to connect separate binaries, or run examples/cmd/demo")
+	}
+	return b, nil
+}
+
+// Main runs run with a context cancelled by SIGINT or SIGTERM, and exits 1
+// with the error if it fails. Flags must be registered before; Main parses
+// them.
+func Main(run func(ctx context.Context) error) {
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		stop()
+		os.Exit(1)
+	}
+}
