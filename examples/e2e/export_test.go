@@ -152,47 +152,54 @@ func parseCSV(t *testing.T, b []byte) [][]string {
 // database's rows for its range, a download URL through the service, and a
 // callback to its CallbackUrl.
 func TestExportAsync(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, e *env) {
-		s := startExportStack(t, e, exportConfig{exporters: 2, files: slowly(100 * time.Millisecond)})
-		months := []string{"01", "02", "03", "04", "05", "06"}
-		rids := map[string]string{}
-		for _, m := range months {
-			rids[m] = s.request(t, "2025-"+m+"-01", "2025-"+m+"-28", s.sink+"/hooks/export?fail=1")
-		}
-		byWorker := map[string]int{}
-		for _, m := range months {
-			rid := rids[m]
-			st := s.waitStatus(t, rid, events.StatusCompleted, 30*time.Second)
-			want := s.wantCSV(t, "2025-"+m+"-01", "2025-"+m+"-28")
-			assert.Equal(t, int64(len(want)-1), st.Progress, "progress is the rows written")
-			require.NotEmpty(t, st.URL)
-			u, err := url.Parse(st.URL)
-			require.NoError(t, err)
-			assert.Equal(t, "/api/Export/Download", u.Path, "downloads go through the service")
-			code, body := call(t, http.MethodGet, st.URL, nil)
-			require.Equal(t, http.StatusOK, code, "%s", body)
-			assert.Equal(t, want, parseCSV(t, body), "the file holds the database's rows for %s", m)
-			row, err := s.store.Export(context.Background(), rid)
-			require.NoError(t, err)
-			byWorker[row.Worker]++
-		}
-		assert.Len(t, byWorker, 2, "both exporters took jobs: %v", byWorker)
+	forEachTransport(t, func(t *testing.T, e *env) { testExportAsync(t, e, testdb.SQLite(t)) })
+}
 
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for m, rid := range rids {
-			c, err := s.hooks.Wait(ctx, func(c webhooksink.Call) bool {
-				return c.Path == "/hooks/export" && bytes.Contains(c.Body, []byte(rid))
-			})
-			require.NoError(t, err, "callback of %s", m)
-			var st events.ExportStatus
-			require.NoError(t, jsonUnmarshal(c.Body, &st))
-			assert.Equal(t, events.StatusCompleted, st.Status)
-			assert.Equal(t, rid, st.RID)
-			assert.Contains(t, st.URL, "/api/Export/Download?RID="+rid)
-			assert.Equal(t, "export.completed", c.Event)
-		}
-	})
+// TestExportAsyncPostgres is TestExportAsync on PostgreSQL (over mem://).
+func TestExportAsyncPostgres(t *testing.T) {
+	testExportAsync(t, newEnv(t, "mem://e2e-"+pubsub.NewID()[:12]), testdb.Postgres(t))
+}
+
+func testExportAsync(t *testing.T, e *env, dbURL string) {
+	s := startExportStack(t, e, exportConfig{dbURL: dbURL, exporters: 2, files: slowly(100 * time.Millisecond)})
+	months := []string{"01", "02", "03", "04", "05", "06"}
+	rids := map[string]string{}
+	for _, m := range months {
+		rids[m] = s.request(t, "2025-"+m+"-01", "2025-"+m+"-28", s.sink+"/hooks/export?fail=1")
+	}
+	byWorker := map[string]int{}
+	for _, m := range months {
+		rid := rids[m]
+		st := s.waitStatus(t, rid, events.StatusCompleted, 30*time.Second)
+		want := s.wantCSV(t, "2025-"+m+"-01", "2025-"+m+"-28")
+		assert.Equal(t, int64(len(want)-1), st.Progress, "progress is the rows written")
+		require.NotEmpty(t, st.URL)
+		u, err := url.Parse(st.URL)
+		require.NoError(t, err)
+		assert.Equal(t, "/api/Export/Download", u.Path, "downloads go through the service")
+		code, body := call(t, http.MethodGet, st.URL, nil)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		assert.Equal(t, want, parseCSV(t, body), "the file holds the database's rows for %s", m)
+		row, err := s.store.Export(context.Background(), rid)
+		require.NoError(t, err)
+		byWorker[row.Worker]++
+	}
+	assert.Len(t, byWorker, 2, "both exporters took jobs: %v", byWorker)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for m, rid := range rids {
+		c, err := s.hooks.Wait(ctx, func(c webhooksink.Call) bool {
+			return c.Path == "/hooks/export" && bytes.Contains(c.Body, []byte(rid))
+		})
+		require.NoError(t, err, "callback of %s", m)
+		var st events.ExportStatus
+		require.NoError(t, jsonUnmarshal(c.Body, &st))
+		assert.Equal(t, events.StatusCompleted, st.Status)
+		assert.Equal(t, rid, st.RID)
+		assert.Contains(t, st.URL, "/api/Export/Download?RID="+rid)
+		assert.Equal(t, "export.completed", c.Event)
+	}
 }
 
 // TestExportWhileBrokerDown: a request made while publishing fails is
