@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness, f Features) {
 		{"PublishSetsID", s.testPublishSetsID},
 		{"ConcurrentPublishers", s.testConcurrentPublishers},
 		{"OrderingByKey", s.testOrdering},
+		{"TraceContextSurvivesTrip", s.testTraceContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
