@@ -127,6 +127,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("rabbitmq: URL is empty"))
+	} else if _, err := url.Parse(c.URL); err != nil {
+		// url's error quotes the whole URL: leave it out.
+		errs = append(errs, fmt.Errorf("rabbitmq: URL %s does not parse", redact.URL(c.URL)))
 	} else if _, err := amqp.ParseURI(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("rabbitmq: URL %s: %w", redact.URL(c.URL), redact.Err(err, urlPassword(c.URL))))
 	}

@@ -60,7 +60,9 @@ func uniqueTopic(t testing.TB, groups ...string) string {
 	}
 	topic := "sytest-" + name + "-" + hex.EncodeToString(b[:])
 	rawURL := testURL(t, "")
-	t.Cleanup(func() { deleteTopology(t, rawURL, map[string][]string{topic: groups, topic + pubsub.DeadLetterSuffix: groups}) })
+	t.Cleanup(func() {
+		deleteTopology(t, rawURL, map[string][]string{topic: groups, topic + pubsub.DeadLetterSuffix: groups})
+	})
 	return topic
 }
 

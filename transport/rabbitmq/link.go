@@ -121,6 +121,11 @@ func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
 	if err == nil {
 		return conn, nil
 	}
+	if deadline, _ := dctx.Deadline(); !time.Now().Before(deadline) {
+		// The I/O deadline fired with the context's timer, which may not
+		// have run yet.
+		<-dctx.Done()
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -234,16 +239,6 @@ func (l *link) close() error {
 	l.cancel()
 	<-l.stopped
 	return nil
-}
-
-// isClosedErr reports whether err means that a channel or connection was
-// closed (as opposed to a broker refusal).
-func isClosedErr(err error) bool {
-	if errors.Is(err, amqp.ErrClosed) {
-		return true
-	}
-	var ae *amqp.Error
-	return errors.As(err, &ae) && !ae.Recover
 }
 
 // isSoftErr reports whether err is a channel-level error of the broker

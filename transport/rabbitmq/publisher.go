@@ -135,6 +135,9 @@ var errNacked = errors.New("rabbitmq: broker refused the message (basic.nack)")
 func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) error {
 	pending := make([]int, len(msgs))
 	for i := range pending {
+		if err := msgs[i].Headers.Validate(); err != nil {
+			return fmt.Errorf("rabbitmq: publish to %q: %w", t.exchange, err)
+		}
 		pending[i] = i
 	}
 	dcs := make([]*amqp.DeferredConfirmation, 0, len(msgs))
@@ -153,9 +156,8 @@ func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) 
 		for n, i := range pending {
 			dc, err := cc.ch.PublishWithDeferredConfirm(t.exchange, t.key, false, false, msgs[i])
 			if err != nil {
-				if !cc.ch.IsClosed() && !isClosedErr(err) {
-					return fmt.Errorf("rabbitmq: publish to %s: %w", t.exchange, err)
-				}
+				// The headers are valid: this is an I/O error, and the
+				// connection is going down.
 				lost = append(lost, pending[n:]...)
 				break
 			}
@@ -188,14 +190,15 @@ func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) 
 			return nil
 		}
 		pending = lost
-		if len(lost) > 0 && !cc.ch.IsClosed() {
-			// A send failed on a channel that still looks open: it is being
-			// closed; wait for that.
-			select {
-			case <-cc.closed:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		// Wait for the channel to be closed (a send may fail before the
+		// connection noticed it is lost), then find out why.
+		select {
+		case <-cc.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if cc.err != nil && cc.err.Recover {
+			return fmt.Errorf("rabbitmq: publish to %q: broker closed the channel: %w", t.exchange, cc.err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -82,6 +83,11 @@ func (r *receiver) run(setupCtx context.Context, first chan<- error) {
 		}
 		if err != nil {
 			if r.ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, pubsub.ErrClosed) {
+				// The Broker is closing: Close follows.
+				<-r.ctx.Done()
 				return
 			}
 			if conn != nil && conn.IsClosed() {

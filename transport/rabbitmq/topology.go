@@ -43,8 +43,8 @@ const maxRetryDelay = 24 * time.Hour
 
 // retryBucket rounds a retry delay up to the next bucket: whole milliseconds
 // of the form ceil(2^(i/2)) (1, 2, 3, 4, 6, 8, 12, 16, 23, 32, 46, 64, 91,
-// 128, 182, 256, ... ms), so that a delay is lengthened by at most 41% and a
-// group uses at most 2 buckets per doubling of its backoff range. Delays
+// 128, 182, 256, ... ms), so that a delay d becomes at most √2·d + 1ms and
+// a group uses at most 2 buckets per doubling of its backoff range. Delays
 // under 1ms take the 1ms bucket; delays over maxRetryDelay are capped.
 func retryBucket(d time.Duration) time.Duration {
 	d = min(d, maxRetryDelay)

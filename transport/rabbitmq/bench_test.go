@@ -1,0 +1,178 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// Benchmark shape, the same for every contender: b.N messages of benchSize
+// bytes, durable (persistent messages, durable quorum queue, publisher
+// confirms), published to a fanout exchange with one queue bound, consumed
+// and acknowledged one by one. At most benchWindow messages await their
+// confirm at any time. The clock runs from the first publish until the last
+// message was consumed, so both halves are measured together.
+const (
+	benchSize   = 128
+	benchWindow = 1000
+	benchGroup  = "bench"
+)
+
+// BenchmarkEndToEnd compares Switchyard's RabbitMQ transport with its
+// default settings to the raw amqp091-go client tuned by hand (pipelined
+// confirms with a window of 1000, prefetch 1000) and to watermill-amqp with
+// confirms on. Run it with, for example:
+//
+//	go test -run XXX -bench EndToEnd -benchtime 20000x ./transport/rabbitmq/
+func BenchmarkEndToEnd(b *testing.B) {
+	rawURL := testURL(b, "")
+	payload := make([]byte, benchSize)
+	b.Run("switchyard", func(b *testing.B) { benchSwitchyard(b, rawURL, payload) })
+	b.Run("raw-amqp091", func(b *testing.B) { benchRaw(b, rawURL, payload) })
+	b.Run("watermill-amqp", func(b *testing.B) { benchWatermill(b, rawURL, payload) })
+}
+
+func reportRate(b *testing.B, start time.Time) {
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// waitCount waits until *n reaches want, failing b after a minute without
+// progress.
+func waitCount(b *testing.B, n *atomic.Int64, want int64) {
+	last, lastChange := n.Load(), time.Now()
+	for {
+		cur := n.Load()
+		if cur >= want {
+			return
+		}
+		if cur != last {
+			last, lastChange = cur, time.Now()
+		}
+		if time.Since(lastChange) > time.Minute {
+			b.Fatalf("consumed %d of %d messages; no progress for a minute", cur, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// benchSwitchyard publishes with benchWindow/100 goroutines, each sending
+// batches of 100 messages, so at most benchWindow await their confirm.
+func benchSwitchyard(b *testing.B, rawURL string, payload []byte) {
+	ctx := context.Background()
+	topic := uniqueTopic(b, benchGroup)
+	br := openTest(b, rawURL)
+	require.NoError(b, br.CreateGroup(ctx, topic, benchGroup))
+	var consumed atomic.Int64
+	sub, err := br.Subscribe(ctx, topic, benchGroup, func(context.Context, *pubsub.Message) error {
+		consumed.Add(1)
+		return nil
+	})
+	require.NoError(b, err)
+	defer sub.Close()
+
+	const batch = 100
+	const publishers = benchWindow / batch
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers)
+	for range publishers {
+		wg.Go(func() {
+			msgs := make([]*pubsub.Message, 0, batch)
+			for {
+				end := next.Add(batch)
+				first := end - batch
+				if first >= int64(b.N) {
+					return
+				}
+				msgs = msgs[:0]
+				for range min(end, int64(b.N)) - first {
+					msgs = append(msgs, &pubsub.Message{Payload: payload})
+				}
+				if err := br.Publish(ctx, topic, msgs...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	waitCount(b, &consumed, int64(b.N))
+	reportRate(b, start)
+}
+
+// benchRaw is amqp091-go by hand: one connection publishing with a sliding
+// window of benchWindow deferred confirmations, one consuming with prefetch
+// benchWindow and an ack per message.
+func benchRaw(b *testing.B, rawURL string, payload []byte) {
+	topic := uniqueTopic(b, benchGroup)
+	queue := groupQueueName(topic, benchGroup)
+	pubConn, err := amqp.Dial(rawURL)
+	require.NoError(b, err)
+	defer pubConn.Close()
+	subConn, err := amqp.Dial(rawURL)
+	require.NoError(b, err)
+	defer subConn.Close()
+
+	pch, err := pubConn.Channel()
+	require.NoError(b, err)
+	require.NoError(b, pch.ExchangeDeclare(topic, amqp.ExchangeFanout, true, false, false, false, nil))
+	_, err = pch.QueueDeclare(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum})
+	require.NoError(b, err)
+	require.NoError(b, pch.QueueBind(queue, "", topic, false, nil))
+	require.NoError(b, pch.Confirm(false))
+
+	sch, err := subConn.Channel()
+	require.NoError(b, err)
+	require.NoError(b, sch.Qos(benchWindow, 0, false))
+	deliveries, err := sch.Consume(queue, "", false, false, false, false, nil)
+	require.NoError(b, err)
+	var consumed atomic.Int64
+	go func() {
+		for d := range deliveries {
+			_ = d.Ack(false)
+			consumed.Add(1)
+		}
+	}()
+
+	b.ResetTimer()
+	start := time.Now()
+	window := make(chan *amqp.DeferredConfirmation, benchWindow)
+	confirmErr := make(chan error, 1)
+	go func() {
+		defer close(confirmErr)
+		for dc := range window {
+			if !dc.Wait() {
+				confirmErr <- fmt.Errorf("message %d nacked", dc.DeliveryTag)
+				return
+			}
+		}
+	}()
+	for i := range b.N {
+		dc, err := pch.PublishWithDeferredConfirm(topic, "", false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent,
+			MessageId:    fmt.Sprint(i),
+			Body:         payload,
+		})
+		require.NoError(b, err)
+		window <- dc
+	}
+	close(window)
+	require.NoError(b, <-confirmErr)
+	waitCount(b, &consumed, int64(b.N))
+	reportRate(b, start)
+}

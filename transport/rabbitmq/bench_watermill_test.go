@@ -1,0 +1,85 @@
+//go:build watermillamqp
+
+// The watermill-amqp reference benchmark needs watermill-amqp's own
+// dependencies (cenkalti/backoff/v3, hashicorp/go-multierror) in go.mod;
+// build it with -tags watermillamqp once they are there.
+
+package rabbitmq
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+)
+
+// benchWatermill is watermill-amqp's durable pub/sub configuration with
+// confirms on and a quorum queue; otherwise its defaults (prefetch 1, one
+// confirm awaited at a time). Publishing uses the same goroutines and
+// batches as benchSwitchyard.
+func benchWatermill(b *testing.B, rawURL string, payload []byte) {
+	topic := uniqueTopic(b, benchGroup)
+	cfg := wamqp.NewDurablePubSubConfig(rawURL, func(topic string) string { return groupQueueName(topic, benchGroup) })
+	cfg.Publish.ConfirmDelivery = true
+	cfg.Queue.Arguments = amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}
+	logger := watermill.NopLogger{}
+	pub, err := wamqp.NewPublisher(cfg, logger)
+	require.NoError(b, err)
+	defer pub.Close()
+	sub, err := wamqp.NewSubscriber(cfg, logger)
+	require.NoError(b, err)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, topic)
+	require.NoError(b, err)
+	var consumed atomic.Int64
+	go func() {
+		for m := range msgs {
+			m.Ack()
+			consumed.Add(1)
+		}
+	}()
+
+	const batch = 100
+	const publishers = benchWindow / batch
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers)
+	for range publishers {
+		wg.Go(func() {
+			out := make([]*message.Message, 0, batch)
+			for {
+				end := next.Add(batch)
+				first := end - batch
+				if first >= int64(b.N) {
+					return
+				}
+				out = out[:0]
+				for range min(end, int64(b.N)) - first {
+					out = append(out, message.NewMessage(watermill.NewUUID(), payload))
+				}
+				if err := pub.Publish(topic, out...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	waitCount(b, &consumed, int64(b.N))
+	reportRate(b, start)
+}

@@ -1,0 +1,96 @@
+package rabbitmq
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const secret = "s3cr3t-Pa55"
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		url  string
+		want Config
+	}{
+		{
+			name: "defaults",
+			url:  "amqp://guest:guest@127.0.0.1:5672/",
+			want: Config{URL: "amqp://guest:guest@127.0.0.1:5672/"},
+		},
+		{
+			name: "every option",
+			url:  "amqp://u:p@h:1234/vh?prefetch=100&queue_type=classic&confirm_timeout=2s&connect_timeout=500ms&max_message_bytes=1048576",
+			want: Config{URL: "amqp://u:p@h:1234/vh", Prefetch: 100, QueueType: QueueClassic, ConfirmTimeout: 2 * time.Second, ConnectTimeout: 500 * time.Millisecond, MaxMessageBytes: 1 << 20},
+		},
+		{
+			name: "amqp091 parameters passed on",
+			url:  "amqps://u:p@h/?heartbeat=5&cacertfile=%2Ftmp%2Fca.pem&queue_type=quorum",
+			want: Config{URL: "amqps://u:p@h/?cacertfile=%2Ftmp%2Fca.pem&heartbeat=5", QueueType: QueueQuorum},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(tc.url)
+			require.NoError(t, err)
+			got, err := parseURL(u)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestParseURLErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		url  string
+		want []string // every one appears in the error
+	}{
+		{"scheme", "http://u:" + secret + "@h/", []string{`scheme "http"`}},
+		{"unknown parameter", "amqp://u:" + secret + "@h/?prefech=10", []string{`unknown query parameter "prefech"`, "known: confirm_timeout"}},
+		{"all problems at once", "amqp://u:" + secret + "@h/?prefetch=x&queue_type=stream&confirm_timeout=soon&connect_timeout=-1s&max_message_bytes=0",
+			[]string{"prefetch=\"x\" is not an integer", `queue_type="stream"`, `confirm_timeout="soon"`, "connect_timeout=-1s", "max_message_bytes=0"}},
+		{"prefetch over a short", "amqp://u:" + secret + "@h/?prefetch=70000", []string{"Prefetch 70000 out of range"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(tc.url)
+			require.NoError(t, err)
+			_, err = parseURL(u)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), secret)
+		})
+	}
+}
+
+func TestConfigValidateJoinsEveryProblem(t *testing.T) {
+	err := Config{Prefetch: -1, QueueType: "lazy", ConfirmTimeout: -time.Second, ConnectTimeout: -time.Second, MaxMessageBytes: -1}.Validate()
+	require.Error(t, err)
+	for _, w := range []string{"URL is empty", "Prefetch -1", `QueueType "lazy"`, "ConfirmTimeout -1s", "ConnectTimeout -1s", "MaxMessageBytes -1"} {
+		assert.Contains(t, err.Error(), w)
+	}
+	assert.Len(t, strings.Split(err.Error(), "\n"), 6, "one line per problem")
+
+	err = Config{URL: "amqp://u:" + secret + "@h:notaport/"}.Validate()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret)
+
+	assert.NoError(t, Config{URL: "amqp://localhost/"}.Validate(), "zero values mean the defaults")
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{URL: "amqp://localhost/"}
+	c.setDefaults()
+	assert.Equal(t, DefaultPrefetch, c.Prefetch)
+	assert.Equal(t, QueueQuorum, c.QueueType)
+	assert.Equal(t, 30*time.Second, c.ConfirmTimeout)
+	assert.Equal(t, 10*time.Second, c.ConnectTimeout)
+	assert.Equal(t, 128<<20, c.MaxMessageBytes)
+	assert.NotNil(t, c.Logger)
+}

@@ -1,0 +1,266 @@
+package rabbitmq
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes, for capturing logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newLoggedBroker opens a Broker on rawURL whose logs go to the returned
+// buffer.
+func newLoggedBroker(t *testing.T, rawURL string) (*Broker, *syncBuffer) {
+	t.Helper()
+	var logs syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	cfg, err := parseURL(u)
+	require.NoError(t, err)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := New(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b, &logs
+}
+
+// TestOutage: while the broker is unreachable, Publish waits and succeeds
+// once the connection is back; subscriptions resume; Ping reports the
+// outage; logs never show the password.
+func TestOutage(t *testing.T) {
+	ctx := testCtx(t)
+	p, viaProxy := newProxy(t, testURL(t, ""))
+	topic := uniqueTopic(t, "g")
+	b, logs := newLoggedBroker(t, viaProxy)
+	c := newCollector()
+	_, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "before"}))
+	c.waitN(t, 1)
+	require.NoError(t, b.Ping(ctx))
+	time.Sleep(100 * time.Millisecond) // let the ack of "before" reach the broker
+
+	p.setDown(true)
+	p.cut()
+	require.Eventually(t, func() bool { return b.Ping(ctx) != nil }, 5*time.Second, 10*time.Millisecond, "Ping reports the outage")
+
+	published := make(chan error, 1)
+	go func() {
+		published <- b.Publish(ctx, topic, &pubsub.Message{ID: "during-1"}, &pubsub.Message{ID: "during-2"})
+	}()
+	select {
+	case err := <-published:
+		t.Fatalf("Publish returned %v while the broker was unreachable", err)
+	case <-time.After(time.Second):
+	}
+	p.setDown(false)
+	select {
+	case err := <-published:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		t.Fatal("Publish did not return after the broker came back")
+	}
+	calls := c.waitN(t, 3)
+	var ids []string
+	for _, call := range calls {
+		ids = append(ids, call.msg.ID)
+	}
+	assert.ElementsMatch(t, []string{"before", "during-1", "during-2"}, ids)
+	require.Eventually(t, func() bool { return b.Ping(ctx) == nil }, 5*time.Second, 10*time.Millisecond)
+
+	out := logs.String()
+	assert.Contains(t, out, "connection lost")
+	assert.Contains(t, out, "connection restored")
+	assert.NotContains(t, out, "guest")
+}
+
+// TestPublishTimeoutDuringOutage: a Publish that cannot get its confirm
+// within confirm_timeout fails, saying so; the caller's context error comes
+// back unwrapped.
+func TestPublishTimeoutDuringOutage(t *testing.T) {
+	ctx := testCtx(t)
+	p, viaProxy := newProxy(t, testURL(t, "confirm_timeout=500ms"))
+	topic := uniqueTopic(t)
+	b, _ := newLoggedBroker(t, viaProxy)
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
+	p.setDown(true)
+	p.cut()
+	defer p.setDown(false)
+
+	start := time.Now()
+	err := b.Publish(ctx, topic, &pubsub.Message{ID: "late"})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "confirm timeout")
+	assert.Less(t, time.Since(start), 3*time.Second)
+
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	err = b.Publish(cctx, topic, &pubsub.Message{ID: "cancelled"})
+	assert.Equal(t, context.DeadlineExceeded, err, "the caller's context error, unwrapped")
+}
+
+// TestOpenUnreachable: Open fails within a bounded time, naming host:port
+// and never the password.
+func TestOpenUnreachable(t *testing.T) {
+	const password = "Sup3r-s3cret"
+	// A port nobody listens on: refused at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refused := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	// A listener that accepts and never speaks AMQP: the handshake times out.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = silent.Close() })
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+
+	open := func(ctx context.Context, rawURL string) (time.Duration, error) {
+		u, err := url.Parse(rawURL)
+		require.NoError(t, err)
+		start := time.Now()
+		b, err := OpenURL(ctx, u)
+		if b != nil {
+			_ = b.Close()
+		}
+		return time.Since(start), err
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		took, err := open(context.Background(), "amqp://user:"+password+"@"+refused+"/")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), refused)
+		assert.NotContains(t, err.Error(), password)
+		assert.Less(t, took, 2*time.Second)
+	})
+	t.Run("silent within connect_timeout", func(t *testing.T) {
+		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr().String()+"/?connect_timeout=300ms")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), silent.Addr().String())
+		assert.Contains(t, err.Error(), "connect timeout")
+		assert.NotContains(t, err.Error(), password)
+		assert.GreaterOrEqual(t, took, 300*time.Millisecond)
+		assert.Less(t, took, 2*time.Second)
+	})
+	t.Run("silent, context ends first", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		took, err := open(ctx, "amqp://user:"+password+"@"+silent.Addr().String()+"/")
+		assert.Equal(t, context.DeadlineExceeded, err)
+		assert.Less(t, took, 2*time.Second)
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		u, err := url.Parse(testURL(t, ""))
+		require.NoError(t, err)
+		u.User = url.UserPassword("guest", password)
+		_, err = open(context.Background(), u.String())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), u.Host)
+		assert.NotContains(t, err.Error(), password)
+	})
+	t.Run("default connect timeout is bounded", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("waits the default 10s connect timeout")
+		}
+		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr().String()+"/")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "no connection within 10s")
+		assert.Less(t, took, 12*time.Second)
+	})
+}
+
+// TestClosedBroker: every call after Close returns ErrClosed, and a Publish
+// waiting on an outage is released by Close.
+func TestClosedBroker(t *testing.T) {
+	ctx := testCtx(t)
+	p, viaProxy := newProxy(t, testURL(t, ""))
+	topic := uniqueTopic(t)
+	b, _ := newLoggedBroker(t, viaProxy)
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
+	p.setDown(true)
+	p.cut()
+	defer p.setDown(false)
+	waiting := make(chan error, 1)
+	go func() { waiting <- b.Publish(ctx, topic, &pubsub.Message{ID: "waits"}) }()
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, b.Close())
+	select {
+	case err := <-waiting:
+		assert.ErrorIs(t, err, pubsub.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not release a waiting Publish")
+	}
+	assert.ErrorIs(t, b.Publish(ctx, topic, &pubsub.Message{}), pubsub.ErrClosed)
+	assert.ErrorIs(t, b.CreateGroup(ctx, topic, "g"), pubsub.ErrClosed)
+	assert.ErrorIs(t, b.Ping(ctx), pubsub.ErrClosed)
+	_, err := b.Subscribe(ctx, topic, "g", func(context.Context, *pubsub.Message) error { return nil })
+	assert.ErrorIs(t, err, pubsub.ErrClosed)
+	assert.NoError(t, b.Close())
+}
+
+// TestBrokerClosesChannel: a message the broker refuses by closing the
+// channel (here: over its max_message_size, which the Broker was told is
+// larger) fails that Publish only; the next Publish works.
+func TestBrokerClosesChannel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("publishes a message over RabbitMQ's 128 MiB default limit")
+	}
+	ctx := testCtx(t)
+	topic := uniqueTopic(t, "g")
+	b := openTest(t, testURL(t, "max_message_bytes=268435456"))
+	require.NoError(t, b.CreateGroup(ctx, topic, "g"))
+	err := b.Publish(ctx, topic, &pubsub.Message{ID: "big", Payload: make([]byte, 128<<20+1)})
+	require.Error(t, err)
+	assert.False(t, errors.Is(err, context.DeadlineExceeded), "refused, not timed out: %v", err)
+	assert.True(t, strings.Contains(err.Error(), "PRECONDITION_FAILED") || strings.Contains(err.Error(), "406"), err.Error())
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "small"}))
+}
