@@ -38,7 +38,10 @@ type RequestError struct {
 	Err    error
 }
 
+// Error returns Err's text.
 func (e *RequestError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *RequestError) Unwrap() error { return e.Err }
 
 // BadRequest returns a *RequestError with status 400.
