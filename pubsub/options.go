@@ -3,7 +3,6 @@ package pubsub
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -65,13 +64,13 @@ func WithDrainTimeout(d time.Duration) SubscribeOption {
 // broker (Error), with topic, group and message id attributes. Default
 // slog.Default(); nil discards.
 func WithLogger(l *slog.Logger) SubscribeOption {
-	return func(c *SubscribeConfig) {
-		if l == nil {
-			l = slog.New(slog.NewTextHandler(io.Discard, nil))
-		}
-		c.Logger = l
+	if l == nil {
+		l = discardLogger
 	}
+	return func(c *SubscribeConfig) { c.Logger = l }
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // SubscribeConfig is a subscription's resolved configuration. Users set it
 // through SubscribeOptions; transports read it (NewSubscribeConfig) to set up

@@ -8,7 +8,8 @@ import (
 )
 
 // entry is one message held by a group. msg is immutable and shared by every
-// group of the topic; attempt counts the deliveries made so far.
+// group of the topic; attempt counts the deliveries made so far and is
+// guarded by the group's mu.
 type entry struct {
 	msg     *pubsub.Message
 	attempt int
@@ -92,7 +93,7 @@ func (g *group) takeLocked(r *receiver) *delivery {
 		g.busy[s.key] = true
 	}
 	e.attempt++
-	d := &delivery{g: g, r: r, e: e}
+	d := &delivery{g: g, r: r, e: e, attempt: e.attempt}
 	g.inFlight[d] = struct{}{}
 	return d
 }

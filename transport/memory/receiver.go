@@ -78,13 +78,14 @@ type delivery struct {
 	g       *group
 	r       *receiver
 	e       *entry
+	attempt int // e.attempt when delivered: e may be delivered again after a release
 	settled bool
 }
 
 // Message implements pubsub.Delivery.
 func (d *delivery) Message() *pubsub.Message {
 	m := d.e.msg.Clone()
-	m.Attempt = d.e.attempt
+	m.Attempt = d.attempt
 	return m
 }
 
