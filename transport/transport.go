@@ -19,7 +19,9 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/redact"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport/gcppubsub"
 	"github.com/switchyard-go/switchyard/transport/memory"
+	"github.com/switchyard-go/switchyard/transport/rabbitmq"
 )
 
 // ErrUnknownScheme is returned by Open for a URL whose scheme no transport
@@ -32,7 +34,22 @@ var ErrInvalidURL = errors.New("transport: invalid URL")
 
 // openers maps each scheme to its transport's opener.
 var openers = map[string]func(ctx context.Context, u *url.URL) (pubsub.Broker, error){
-	"mem": func(_ context.Context, u *url.URL) (pubsub.Broker, error) { return memory.OpenURL(u) },
+	"mem":       opener(func(_ context.Context, u *url.URL) (*memory.Broker, error) { return memory.OpenURL(u) }),
+	"amqp":      opener(rabbitmq.OpenURL),
+	"amqps":     opener(rabbitmq.OpenURL),
+	"gcppubsub": opener(gcppubsub.OpenURL),
+}
+
+// opener adapts a transport's OpenURL, so that a failed open returns a nil
+// interface rather than an interface holding a nil pointer.
+func opener[B pubsub.Broker](open func(context.Context, *url.URL) (B, error)) func(context.Context, *url.URL) (pubsub.Broker, error) {
+	return func(ctx context.Context, u *url.URL) (pubsub.Broker, error) {
+		b, err := open(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 }
 
 // Schemes returns the URL schemes Open accepts, sorted.

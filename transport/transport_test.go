@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +29,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			b, err := transport.Open(ctx, tc.url)
 			require.ErrorIs(t, err, tc.want)
-			assert.Nil(t, b)
+			assert.True(t, b == nil, "nil interface")
 			assert.Contains(t, err.Error(), tc.text)
 			assert.NotContains(t, err.Error(), "s3cret")
 		})
@@ -51,5 +52,24 @@ func TestOpenMemorySharesHubPerURL(t *testing.T) {
 }
 
 func TestSchemes(t *testing.T) {
-	assert.Contains(t, transport.Schemes(), "mem")
+	assert.Equal(t, []string{"amqp", "amqps", "gcppubsub", "mem"}, transport.Schemes())
+}
+
+func TestOpenTransportErrorIsNilInterface(t *testing.T) {
+	b, err := transport.Open(context.Background(), "mem://x?bogus=1")
+	require.Error(t, err)
+	assert.True(t, b == nil, "a failed Open returns a nil interface, not a typed nil")
+}
+
+func TestOpenUnreachableRabbitMQNamesHostNotPassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	// Port 1 on loopback refuses connections at once.
+	b, err := transport.Open(ctx, "amqp://guest:s3cret@127.0.0.1:1/?connect_timeout=2s")
+	require.Error(t, err)
+	assert.True(t, b == nil)
+	assert.Contains(t, err.Error(), "127.0.0.1:1")
+	assert.NotContains(t, err.Error(), "s3cret")
+	assert.Less(t, time.Since(start), 5*time.Second)
 }
