@@ -34,13 +34,15 @@ type link struct {
 	cfg  *Config
 	addr string // host:port, for logs and errors
 
-	mu      sync.Mutex
-	conn    *amqp.Connection // nil while down
-	changed chan struct{}    // closed and replaced whenever conn changes
-	ctx     context.Context  // cancelled by close
-	cancel  context.CancelFunc
-	done    <-chan struct{} // ctx.Done()
-	stopped chan struct{}   // closed when the supervisor exited
+	mu        sync.Mutex
+	conn      *amqp.Connection // nil while down
+	changed   chan struct{}    // closed and replaced whenever conn changes
+	blocked   bool             // the broker blocked conn (connection.blocked)
+	unblocked chan struct{}    // closed when blocked turns false
+	ctx       context.Context  // cancelled by close
+	cancel    context.CancelFunc
+	done      <-chan struct{} // ctx.Done()
+	stopped   chan struct{}   // closed when the supervisor exited
 }
 
 // newLink dials the first connection (returning its error) and starts the
@@ -80,7 +82,7 @@ func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
 		netConn net.Conn
 	)
 	config := amqp.Config{
-		Properties: amqp.Table{"connection_name": "switchyard " + l.name},
+		Properties: connectionProperties(l.name),
 		Dial: func(network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(dctx, network, addr)
@@ -135,12 +137,77 @@ func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
 	return nil, fmt.Errorf("rabbitmq: connect to %s (%s connection): %w", l.addr, l.name, redact.Err(err, urlPassword(l.cfg.URL)))
 }
 
+// connectionProperties are the client properties of a connection: amqp091's
+// defaults and a connection_name that management tools show.
+func connectionProperties(name string) amqp.Table {
+	p := amqp.NewConnectionProperties()
+	p["connection_name"] = "switchyard " + name
+	return p
+}
+
+// set makes conn (nil: none) the current connection, which is not blocked,
+// and watches its blocked/unblocked notifications.
 func (l *link) set(conn *amqp.Connection) {
 	l.mu.Lock()
 	l.conn = conn
 	close(l.changed)
 	l.changed = make(chan struct{})
+	l.setBlockedLocked(false)
 	l.mu.Unlock()
+	if conn != nil {
+		blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+		go func() {
+			for b := range blocks {
+				l.setBlocked(conn, b.Active, b.Reason)
+			}
+		}()
+	}
+}
+
+// setBlocked records that conn was blocked (active) or unblocked by the
+// broker's flow control, if it is still the current connection.
+func (l *link) setBlocked(conn *amqp.Connection, active bool, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != conn || l.blocked == active {
+		return
+	}
+	l.setBlockedLocked(active)
+	if active {
+		l.cfg.Logger.Warn("rabbitmq: broker blocked the connection (resource alarm); publishes wait", "connection", l.name, "broker", l.addr, "reason", reason)
+	} else {
+		l.cfg.Logger.Info("rabbitmq: broker unblocked the connection", "connection", l.name, "broker", l.addr)
+	}
+}
+
+func (l *link) setBlockedLocked(active bool) {
+	switch {
+	case active && !l.blocked:
+		l.unblocked = make(chan struct{})
+	case !active && l.blocked:
+		close(l.unblocked)
+	}
+	l.blocked = active
+}
+
+// waitUnblocked returns once the broker does not block the connection (it
+// blocks publishing connections during a resource alarm, and would stall
+// their writes), ctx ends or the link is closed.
+func (l *link) waitUnblocked(ctx context.Context) error {
+	l.mu.Lock()
+	blocked, unblocked := l.blocked, l.unblocked
+	l.mu.Unlock()
+	if !blocked {
+		return nil
+	}
+	select {
+	case <-unblocked:
+		return nil
+	case <-l.done:
+		return pubsub.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // supervise waits for conn to be lost, then redials until it succeeds or the

@@ -151,6 +151,9 @@ func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) 
 				return err
 			}
 		}
+		if err := p.link.waitUnblocked(ctx); err != nil {
+			return err
+		}
 		var lost []int // to publish again on a new channel
 		dcs = dcs[:0]
 		for n, i := range pending {

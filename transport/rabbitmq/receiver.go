@@ -252,6 +252,11 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
 	if d.r.isClosed() {
 		return d.closedErr("retry")
 	}
+	if ch, ok := d.d.Acknowledger.(*amqp.Channel); ok && ch.IsClosed() {
+		// The broker already requeued the message with the channel; a copy
+		// would deliver it twice.
+		return fmt.Errorf("rabbitmq: retry message %s of queue %s: consumer channel closed, the broker redelivers it", d.msg.ID, d.r.queue)
+	}
 	b := d.r.b
 	bucket := retryBucket(delay)
 	err := b.withTimeout(ctx, "retry message "+d.msg.ID, func(ctx context.Context) error {
