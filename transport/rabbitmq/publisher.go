@@ -29,7 +29,6 @@ type publisher struct {
 // confirmChannel is one channel in confirm mode, with the exchanges declared
 // since it was opened.
 type confirmChannel struct {
-	conn   *amqp.Connection
 	ch     *amqp.Channel
 	closed chan struct{} // closed when ch is closed; err is set then
 	err    *amqp.Error   // why ch closed: nil when closed by us
@@ -102,7 +101,7 @@ func (p *publisher) open(ctx context.Context) (cc *confirmChannel, conn *amqp.Co
 	if err != nil {
 		return nil, conn, fmt.Errorf("rabbitmq: open publishing channel: %w", err)
 	}
-	cc = &confirmChannel{conn: conn, ch: ch, closed: make(chan struct{}), exchanges: map[string]*declaration{}}
+	cc = &confirmChannel{ch: ch, closed: make(chan struct{}), exchanges: map[string]*declaration{}}
 	closes := ch.NotifyClose(make(chan *amqp.Error, 1))
 	go func() {
 		cc.err = <-closes
