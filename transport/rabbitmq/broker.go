@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -92,7 +93,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	if b.subs.Closed() {
 		return pubsub.ErrClosed
 	}
-	if err := pubsub.ValidateTopic(topic); err != nil {
+	if err := validateTopic(topic); err != nil {
 		return err
 	}
 	for i, m := range msgs {
@@ -119,6 +120,18 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	return b.withTimeout(ctx, "publish to "+topic, func(ctx context.Context) error {
 		return b.pub.send(ctx, target{exchange: exchangeName(topic), declare: true}, out)
 	})
+}
+
+// validateTopic is pubsub.ValidateTopic, and refuses the names that
+// RabbitMQ reserves for itself (beginning with "amq.").
+func validateTopic(topic string) error {
+	if err := pubsub.ValidateTopic(topic); err != nil {
+		return err
+	}
+	if strings.HasPrefix(topic, "amq.") {
+		return fmt.Errorf("rabbitmq: topic %q: names beginning with \"amq.\" are reserved by RabbitMQ: %w", topic, pubsub.ErrInvalidTopic)
+	}
+	return nil
 }
 
 // errTimeout is wrapped by the errors of calls that ran out of
@@ -151,7 +164,7 @@ func (b *Broker) CreateGroup(ctx context.Context, topic, group string) error {
 	if b.subs.Closed() {
 		return pubsub.ErrClosed
 	}
-	if err := pubsub.ValidateTopic(topic); err != nil {
+	if err := validateTopic(topic); err != nil {
 		return err
 	}
 	if err := pubsub.ValidateGroup(group); err != nil {
@@ -180,6 +193,9 @@ func (b *Broker) createGroup(ctx context.Context, topic, group string) error {
 func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Handler, opts ...pubsub.SubscribeOption) (*pubsub.Subscription, error) {
 	cfg, err := pubsub.NewSubscribeConfig(topic, group, opts...)
 	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(validateTopic(topic), validateTopic(cfg.DeadLetterTopic)); err != nil {
 		return nil, err
 	}
 	if h == nil {

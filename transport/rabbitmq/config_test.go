@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 const secret = "s3cr3t-Pa55"
@@ -93,4 +96,18 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 10*time.Second, c.ConnectTimeout)
 	assert.Equal(t, 128<<20, c.MaxMessageBytes)
 	assert.NotNil(t, c.Logger)
+}
+
+// TestReservedTopics: RabbitMQ's reserved "amq." names are refused before
+// any I/O (the zero Broker has no connection to use).
+func TestReservedTopics(t *testing.T) {
+	ctx := context.Background()
+	var b Broker
+	h := func(context.Context, *pubsub.Message) error { return nil }
+	assert.ErrorIs(t, b.Publish(ctx, "amq.orders", &pubsub.Message{}), pubsub.ErrInvalidTopic)
+	assert.ErrorIs(t, b.CreateGroup(ctx, "amq.orders", "g"), pubsub.ErrInvalidTopic)
+	_, err := b.Subscribe(ctx, "amq.orders", "g", h)
+	assert.ErrorIs(t, err, pubsub.ErrInvalidTopic)
+	_, err = b.Subscribe(ctx, "orders", "g", h, pubsub.WithDeadLetter("amq.dead"))
+	assert.ErrorIs(t, err, pubsub.ErrInvalidTopic)
 }

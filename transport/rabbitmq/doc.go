@@ -36,7 +36,9 @@
 // to and consume from Switchyard topics:
 //
 //   - A topic is a durable fanout exchange named after the topic. Publish
-//     declares it on first use (once per connection).
+//     declares it on first use (once per connection). Topics beginning with
+//     "amq." are reserved by RabbitMQ and refused with
+//     pubsub.ErrInvalidTopic.
 //   - A consumer group is a durable queue named "<topic>.<group>", bound to
 //     the topic's exchange, of the configured type: quorum by default
 //     (x-queue-type "quorum"), classic with queue_type=classic. CreateGroup
@@ -101,7 +103,10 @@
 // member after it reconnects or to another member of the group.
 // Subscription.Close closes the channel, so RabbitMQ requeues every message
 // not settled yet; settling after that returns an error wrapping
-// pubsub.ErrClosed.
+// pubsub.ErrClosed. RabbitMQ closes a consumer's channel when one of its
+// messages stays unacknowledged longer than the server's consumer_timeout
+// (30 minutes by default): a handler that runs longer has its message
+// redelivered, and its channel's other messages with it.
 //
 // Retries happen on the broker: to retry after a delay, the subscription
 // publishes a copy of the message (same message_id, properties, headers and
