@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -33,6 +34,7 @@ type Broker struct {
 var (
 	_ pubsub.Broker       = (*Broker)(nil)
 	_ pubsub.GroupCreator = (*Broker)(nil)
+	_ pubsub.Pinger       = (*Broker)(nil)
 )
 
 // New returns a Broker for cfg.ProjectID, configured by cfg (see Config for
@@ -230,6 +232,28 @@ func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Ha
 		}
 		return s, nil
 	})
+}
+
+// Ping implements pubsub.Pinger: it asks Pub/Sub about a topic that never
+// exists ("sy~ping", outside the names the broker maps to) and reports ready
+// when the service answers with the topic or with NotFound or
+// PermissionDenied (reachable, credentials accepted; an identity that may
+// only publish cannot read topics). Other answers, such as Unavailable or
+// Unauthenticated, are errors naming the project; context errors come back
+// unwrapped. After Close it returns pubsub.ErrClosed.
+func (b *Broker) Ping(ctx context.Context) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed || b.subs.Closed() {
+		return pubsub.ErrClosed
+	}
+	path := topicPath(b.cfg.ProjectID, pingTopicID)
+	_, err := b.client.TopicAdminClient.GetTopic(ctx, &pb.GetTopicRequest{Topic: path})
+	switch status.Code(err) {
+	case codes.OK, codes.NotFound, codes.PermissionDenied:
+		return nil
+	}
+	return wrapErr(ctx, err, "ping Pub/Sub for project %s", b.cfg.ProjectID)
 }
 
 // Close closes every Subscription made by this Broker, waiting for each to

@@ -6,8 +6,7 @@ import (
 	"unicode/utf8"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
-	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -96,14 +95,40 @@ func (e encoder) check(topic string, i, n int, m *pubsub.Message) error {
 }
 
 // encodedSize is the size Pub/Sub and its client measure: the encoded
-// PubsubMessage with data, attributes and ordering key. A message without an
-// ID yet is measured with the 32-byte ID Publish will give it.
+// PubsubMessage with data, attributes (metadata and the ID) and ordering
+// key, as proto.Size would report it, computed without building the message.
+// A message without an ID yet is measured with the 32-byte ID Publish will
+// give it; a dead-letter reason as attributes will cut it.
 func encodedSize(m *pubsub.Message) int {
-	id := m.ID
-	if id == "" {
-		id = strings.Repeat("0", 32)
+	idLen := len(m.ID)
+	if m.ID == "" {
+		idLen = 32
 	}
-	return proto.Size(&pb.PubsubMessage{Data: m.Payload, Attributes: attributes(m, id), OrderingKey: m.Key})
+	n := bytesField(len(m.Payload)) + bytesField(len(m.Key)) + mapEntry(len(attrID), idLen)
+	for k, v := range m.Metadata {
+		if k == pubsub.MetadataDeadLetterReason {
+			v = truncateUTF8(strings.ToValidUTF8(v, "\uFFFD"), maxAttrValueBytes)
+		}
+		n += mapEntry(len(k), len(v))
+	}
+	return n
+}
+
+// bytesField is the encoded size of a non-repeated bytes or string field
+// with a one-byte tag, omitted when empty (proto3).
+func bytesField(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(uint64(n)) + n
+}
+
+// mapEntry is the encoded size of one map<string, string> entry: a
+// length-delimited entry holding its key and value fields (written even when
+// empty).
+func mapEntry(k, v int) int {
+	e := 1 + protowire.SizeVarint(uint64(k)) + k + 1 + protowire.SizeVarint(uint64(v)) + v
+	return 1 + protowire.SizeVarint(uint64(e)) + e
 }
 
 // attributes returns m's metadata plus the ID attribute. A dead-letter

@@ -16,6 +16,9 @@ const (
 	// is. Switchyard names never contain '~', so a mapped ID cannot equal
 	// the ID of another, unmapped name.
 	mappedPrefix = "sy~"
+	// pingTopicID is the topic Ping asks about. No Switchyard name maps to
+	// it: "ping" needs no mapping, so only it, not "sy~ping", is used.
+	pingTopicID = mappedPrefix + "ping"
 )
 
 // resourceID returns the Pub/Sub resource ID for name, which must already be

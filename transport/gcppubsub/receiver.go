@@ -13,8 +13,11 @@ import (
 
 const (
 	// receiverCloseTimeout bounds how long Close waits for the client's
-	// Receive to flush its last acks and nacks and return.
+	// Receive to return.
 	receiverCloseTimeout = 10 * time.Second
+	// settleFlush is how long after an ack or nack the client has surely
+	// sent it: it sends them every 100ms.
+	settleFlush = 150 * time.Millisecond
 	// maxLocalAttempts bounds the fallback attempt counter (see attempt).
 	maxLocalAttempts = 100_000
 )
@@ -35,13 +38,20 @@ type receiver struct {
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when the client's Receive has returned for good
 
-	mu      sync.Mutex
-	closed  bool
-	pending map[*delivery]struct{} // unsettled, or waiting out a Retry delay
-	local   map[string]int         // fallback attempt counts by Pub/Sub message ID
+	mu         sync.Mutex
+	closed     bool
+	pending    map[*delivery]struct{} // unsettled, or waiting out a Retry delay
+	local      map[string]int         // fallback attempt counts by Pub/Sub message ID
+	lastSettle time.Time              // of the latest ack or nack
 }
 
+// newReceiver starts receiving from sub, whose ReceiveSettings it completes
+// with its shutdown behaviour (see Close).
 func newReceiver(sub *gpubsub.Subscriber, path string, ordered bool) *receiver {
+	sub.ReceiveSettings.ShutdownOptions = &gpubsub.ShutdownOptions{
+		Timeout:  receiverCloseTimeout,
+		Behavior: gpubsub.ShutdownBehaviorNackImmediately,
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &receiver{
 		sub: sub, path: path, ordered: ordered,
@@ -62,6 +72,9 @@ func (r *receiver) run(ctx context.Context) {
 	for {
 		started := time.Now()
 		err := r.sub.Receive(ctx, r.callback)
+		// The client has closed its streams and nacked every message it
+		// held; what is still pending here only needs its bookkeeping.
+		r.handBackAll()
 		if ctx.Err() != nil {
 			return
 		}
@@ -84,32 +97,36 @@ func (r *receiver) run(ctx context.Context) {
 	}
 }
 
-// callback is the client's message handler.
+// callback is the client's message handler. It returns once the message is
+// settled, or when the client's Receive stops; it never nacks a message
+// itself then, because the client, stopping, first closes its streams and
+// then nacks every message it holds (ShutdownBehaviorNackImmediately): a
+// nack sent while the streams are open could have Pub/Sub deliver the
+// message straight back to this closing client, and one left to the
+// client's background sender after the streams closed is dropped.
 func (r *receiver) callback(ctx context.Context, m *gpubsub.Message) {
 	d := &delivery{r: r, m: m, msg: decode(m), released: make(chan struct{})}
 	d.release = sync.OnceFunc(func() { close(d.released) })
 	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		m.Nack()
-		return
-	}
 	d.msg.Attempt = r.attemptLocked(m)
 	r.pending[d] = struct{}{}
+	closed := r.closed
 	r.mu.Unlock()
+	if closed {
+		<-ctx.Done() // closing: hold it for the client's shutdown nack
+		return
+	}
 	select {
 	case r.ch <- d:
 	case <-ctx.Done():
-		d.handBack()
 		return
 	case <-r.closing:
-		d.handBack()
+		<-ctx.Done()
 		return
 	}
 	select {
 	case <-d.released:
-	case <-ctx.Done(): // the client's Receive is stopping
-		d.handBack()
+	case <-ctx.Done():
 	}
 }
 
@@ -142,9 +159,13 @@ func (r *receiver) Receive(ctx context.Context) (pubsub.Delivery, error) {
 	}
 }
 
-// Close implements pubsub.Receiver: every unsettled message, and every
-// message waiting out a Retry delay, is nacked (redelivered at once), then
-// the client's Receive is stopped, which sends the last acks and nacks.
+// Close implements pubsub.Receiver. Workers' Receive calls return ErrClosed
+// at once. Close then waits until the client has sent the latest acks and
+// nacks (it sends them every 100ms, and drops unsent ones when its streams
+// close) and stops the client's Receive, which closes its streams, so that
+// Pub/Sub delivers nothing more to them, and nacks every message it holds:
+// unsettled ones, those waiting out a Retry delay, and those not yet handed
+// to a worker. Pub/Sub redelivers them at once to the group's other members.
 func (r *receiver) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -152,21 +173,39 @@ func (r *receiver) Close() error {
 		return nil
 	}
 	r.closed = true
-	ds := make([]*delivery, 0, len(r.pending))
-	for d := range r.pending {
-		ds = append(ds, d)
-	}
 	r.mu.Unlock()
 	close(r.closing)
-	for _, d := range ds {
-		d.handBack()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		r.mu.Lock()
+		wait := settleFlush - time.Since(r.lastSettle)
+		r.mu.Unlock()
+		if wait <= 0 {
+			break
+		}
+		time.Sleep(wait)
 	}
 	r.cancel()
 	select {
 	case <-r.stopped:
 		return nil
-	case <-time.After(receiverCloseTimeout):
+	case <-time.After(receiverCloseTimeout + time.Second):
+		r.handBackAll()
 		return fmt.Errorf("gcppubsub: receive from subscription %s did not stop within %v", r.path, receiverCloseTimeout)
+	}
+}
+
+// handBackAll marks every pending delivery handed back: settling it later
+// fails. The client has nacked them (see callback); Nack here only releases
+// them from the client's lease keeping.
+func (r *receiver) handBackAll() {
+	r.mu.Lock()
+	ds := make([]*delivery, 0, len(r.pending))
+	for d := range r.pending {
+		ds = append(ds, d)
+	}
+	r.mu.Unlock()
+	for _, d := range ds {
+		d.handBack()
 	}
 }
 
@@ -205,6 +244,7 @@ func (d *delivery) settle(from deliveryState) error {
 	}
 	d.state = stateDone
 	delete(r.pending, d)
+	r.lastSettle = time.Now()
 	return nil
 }
 
@@ -248,15 +288,22 @@ func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
 }
 
 func (d *delivery) nackAfterDelay() {
-	if d.settle(stateRetrying) != nil {
-		return // handed back by Close meanwhile
+	r := d.r
+	r.mu.Lock()
+	if d.state != stateRetrying || r.closed {
+		r.mu.Unlock()
+		return // closing: the client's shutdown nacks it (see callback)
 	}
+	d.state = stateDone
+	delete(r.pending, d)
+	r.lastSettle = time.Now()
+	r.mu.Unlock()
 	d.m.Nack()
 	d.release()
 }
 
-// handBack nacks d unless it is settled: on Close, or when the client's
-// Receive stops.
+// handBack marks d handed back unless it is settled, and nacks it, after
+// the client's Receive stopped (see handBackAll).
 func (d *delivery) handBack() {
 	r := d.r
 	r.mu.Lock()
@@ -269,6 +316,7 @@ func (d *delivery) handBack() {
 	}
 	d.state = stateDone
 	delete(r.pending, d)
+	r.lastSettle = time.Now()
 	r.mu.Unlock()
 	d.m.Nack()
 	d.release()

@@ -1,0 +1,109 @@
+package gcppubsub
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// pubsubID is Pub/Sub's rule for topic and subscription IDs (besides not
+// starting with "goog").
+var pubsubID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$`)
+
+func assertValidID(t *testing.T, id string) {
+	t.Helper()
+	assert.Regexp(t, pubsubID, id)
+	assert.False(t, strings.HasPrefix(strings.ToLower(id), "goog"), "%q starts with goog", id)
+}
+
+func TestResourceID(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"orders", "orders"},
+		{"orders.billing", "orders.billing"},
+		{"Orders_v2-eu.x", "Orders_v2-eu.x"},
+		{"abc", "abc"},
+		{"ab", "sy~ab"},
+		{"a", "sy~a"},
+		{"7days", "sy~7days"},
+		{"_private", "sy~_private"},
+		{"-x", "sy~-x"},
+		{".hidden", "sy~.hidden"},
+		{"google-events", "sy~google-events"},
+		{"GOOGLE", "sy~GOOGLE"},
+		{"goo", "goo"},
+		{strings.Repeat("a", 255), strings.Repeat("a", 255)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := resourceID(tc.name)
+			assert.Equal(t, tc.want, got)
+			assertValidID(t, got)
+		})
+	}
+}
+
+func TestResourceIDLongNames(t *testing.T) {
+	topic := strings.Repeat("t", pubsub.MaxNameLength)
+	a := subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength))
+	b := subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength-1)+"h")
+	require.Len(t, a, 255)
+	require.Len(t, b, 255)
+	assertValidID(t, a)
+	assert.NotEqual(t, a, b, "names that differ only after byte 238 still map apart")
+	assert.Equal(t, a[:238], b[:238], "the readable prefix is kept")
+	assert.Equal(t, "~", a[238:239])
+	assert.Equal(t, a, subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength)), "deterministic")
+
+	// 256 bytes: just over the limit.
+	assert.Len(t, resourceID(strings.Repeat("a", 256)), 255)
+	// A short-name prefix that pushes an ID over 255 bytes is cut too.
+	long := "9" + strings.Repeat("x", 253)
+	assert.Len(t, resourceID(long), 255)
+	assertValidID(t, resourceID(long))
+}
+
+// TestResourceIDAnyValidName: every valid Switchyard name maps to a valid
+// Pub/Sub ID, and different names to different IDs.
+func TestResourceIDAnyValidName(t *testing.T) {
+	const alphabet = "abcXYZ019._-g"
+	r := rand.New(rand.NewPCG(1, 2))
+	seen := map[string]string{}
+	for range 5000 {
+		n := 1 + r.IntN(12)
+		if r.IntN(10) == 0 {
+			n = 150 + r.IntN(pubsub.MaxNameLength-149)
+		}
+		var sb strings.Builder
+		if r.IntN(5) == 0 {
+			sb.WriteString("goog")
+		}
+		for sb.Len() < n {
+			sb.WriteByte(alphabet[r.IntN(len(alphabet))])
+		}
+		name := sb.String()[:min(sb.Len(), pubsub.MaxNameLength)]
+		require.NoError(t, pubsub.ValidateTopic(name))
+		for _, id := range []string{resourceID(name), subscriptionID(name, name)} {
+			assertValidID(t, id)
+		}
+		id := resourceID(name)
+		if prev, ok := seen[id]; ok {
+			require.Equal(t, prev, name, "two names map to %q", id)
+		}
+		seen[id] = name
+	}
+}
+
+func TestDeadLetterPolicy(t *testing.T) {
+	for _, tc := range []struct{ maxAttempts, want int }{
+		{1, 5}, {3, 5}, {4, 5}, {5, 6}, {10, 11}, {99, 100}, {100, 100},
+	} {
+		p := deadLetterPolicy("projects/p/topics/t.dlq", tc.maxAttempts)
+		assert.Equal(t, int32(tc.want), p.GetMaxDeliveryAttempts(), "WithMaxAttempts(%d)", tc.maxAttempts)
+		assert.Equal(t, "projects/p/topics/t.dlq", p.GetDeadLetterTopic())
+	}
+}
