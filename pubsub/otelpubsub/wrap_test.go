@@ -20,6 +20,12 @@ import (
 // plainBroker has only the methods of pubsub.Broker.
 type plainBroker struct{ pubsub.Broker }
 
+// groupOnlyBroker adds CreateGroup, not Ping.
+type groupOnlyBroker struct {
+	pubsub.Broker
+	pubsub.GroupCreator
+}
+
 // pingOnlyBroker adds Ping, not CreateGroup.
 type pingOnlyBroker struct {
 	pubsub.Broker
@@ -54,10 +60,7 @@ func TestWrapKeepsOptionalInterfaces(t *testing.T) {
 		wantGroup, wantP bool
 	}{
 		{"plain", plainBroker{mb}, false, false},
-		{"group", struct {
-			pubsub.Broker
-			pubsub.GroupCreator
-		}{mb, mb}, true, false},
+		{"group", groupOnlyBroker{mb, mb}, true, false},
 		{"ping", pingOnlyBroker{mb, errDown}, false, true},
 		{"group and ping", groupPingBroker{pingOnlyBroker{mb, errDown}}, true, true},
 	} {
