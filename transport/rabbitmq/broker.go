@@ -15,10 +15,11 @@ import (
 )
 
 // Broker is a connection to RabbitMQ: it implements pubsub.Broker,
-// pubsub.GroupCreator and pubsub.Pinger and is safe for concurrent use. It holds two AMQP
-// connections, one for publishing and one for consuming (as RabbitMQ
-// recommends, so that flow control on publishers never stalls consumers'
-// acknowledgements), each re-established automatically when lost.
+// pubsub.GroupCreator and pubsub.Pinger and is safe for concurrent use. It
+// holds two AMQP connections, one for publishing and one for consuming (as
+// RabbitMQ recommends, so that flow control on publishers never stalls
+// consumers' acknowledgements), each re-established automatically when
+// lost.
 type Broker struct {
 	cfg     Config
 	pubLink *link
@@ -49,13 +50,28 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	cfg.setDefaults()
 	b := &Broker{cfg: cfg, retryDeclared: map[string]retryDecl{}}
-	var err error
-	if b.pubLink, err = newLink(ctx, &b.cfg, "publish"); err != nil {
-		return nil, err
-	}
-	if b.subLink, err = newLink(ctx, &b.cfg, "consume"); err != nil {
-		_ = b.pubLink.close()
-		return nil, err
+	// Dial both connections at once, so that New takes one ConnectTimeout
+	// at most.
+	var (
+		wg             sync.WaitGroup
+		pubErr, subErr error
+	)
+	wg.Go(func() { b.pubLink, pubErr = newLink(ctx, &b.cfg, "publish") })
+	wg.Go(func() { b.subLink, subErr = newLink(ctx, &b.cfg, "consume") })
+	wg.Wait()
+	if pubErr != nil || subErr != nil {
+		for _, l := range []*link{b.pubLink, b.subLink} {
+			if l != nil {
+				_ = l.close()
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if pubErr != nil {
+			return nil, pubErr // the same cause as subErr, if any
+		}
+		return nil, subErr
 	}
 	b.pub = newPublisher(b.pubLink)
 	return b, nil

@@ -308,6 +308,18 @@ func (l *link) close() error {
 	return nil
 }
 
+// connLost reports whether err, from an operation on conn (nil: unknown),
+// means that the connection is lost or going down rather than that the
+// broker refused the operation: conn is closed, or err is amqp091's ErrClosed
+// or a connection-level (hard) AMQP error.
+func connLost(conn *amqp.Connection, err error) bool {
+	if conn != nil && conn.IsClosed() {
+		return true
+	}
+	var ae *amqp.Error
+	return errors.Is(err, amqp.ErrClosed) || (errors.As(err, &ae) && !ae.Recover)
+}
+
 // isSoftErr reports whether err is a channel-level error of the broker
 // (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...): the broker refused an
 // operation and closed the channel, the connection stays up.

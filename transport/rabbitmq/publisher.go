@@ -80,7 +80,7 @@ func (p *publisher) channel(ctx context.Context) (*confirmChannel, error) {
 		if err == nil {
 			return cc, nil
 		}
-		if conn == nil || !conn.IsClosed() {
+		if !connLost(conn, err) {
 			return nil, err
 		}
 		// The connection died under us: wait for the next one.
@@ -299,7 +299,7 @@ func (a *admin) run(ctx context.Context, fn func(*amqp.Channel) error) error {
 			}
 			ch, err := conn.Channel()
 			if err != nil {
-				if conn.IsClosed() {
+				if connLost(conn, err) {
 					if err := a.link.waitChange(ctx, conn); err != nil {
 						return err
 					}
@@ -310,7 +310,7 @@ func (a *admin) run(ctx context.Context, fn func(*amqp.Channel) error) error {
 			a.ch = ch
 		}
 		err := fn(a.ch)
-		if err == nil || isSoftErr(err) || !a.ch.IsClosed() {
+		if err == nil || isSoftErr(err) || (!a.ch.IsClosed() && !connLost(nil, err)) {
 			return err
 		}
 		// The connection was lost during fn: retry on the next one.

@@ -90,7 +90,7 @@ func (r *receiver) run(setupCtx context.Context, first chan<- error) {
 				<-r.ctx.Done()
 				return
 			}
-			if conn != nil && conn.IsClosed() {
+			if conn != nil && connLost(conn, err) {
 				// The connection is lost: the link reports that; wait for
 				// the next one.
 				_ = r.b.subLink.waitChange(r.ctx, conn)
