@@ -68,9 +68,9 @@
 //   - Message.Payload is the body, as it is.
 //   - Message.Metadata entries are string headers, except "content-type",
 //     which is the content_type property (typed topics set it from their
-//     codec); on delivery content_type comes back as metadata
-//     "content-type". Header values of other types, from other clients, are
-//     formatted as text.
+//     codec; an empty value stays a header); on delivery content_type comes
+//     back as metadata "content-type". Header values of other types, from
+//     other clients, are formatted as text.
 //   - Message.Key is the header "x-switchyard-key" (absent when empty).
 //   - The header "x-switchyard-attempt" is set on retry copies (see below).
 //     Metadata may not use it, "x-switchyard-key", nor the headers RabbitMQ
@@ -92,8 +92,11 @@
 // never reported as sent. All of this is bounded by the caller's context and
 // ConfirmTimeout (default 30s), after which Publish returns an error (wrapping
 // context.DeadlineExceeded for the timeout) and any subset of the messages
-// may have been accepted. A broker nack, or the broker closing the channel
-// over a message (for example one over its max_message_size), is an error.
+// may have been accepted. While RabbitMQ blocks the publishing connection
+// (a memory or disk alarm), Publish waits before sending, bounded the same
+// way. A broker nack, or the broker closing the channel over a message (for
+// example one over its max_message_size, which also fails the other
+// publishes in flight on that channel), is an error.
 //
 // Each Subscription consumes on a channel of its own with a prefetch of
 // max(Config.Prefetch, WithConcurrency). Delivery is at least once: a
@@ -119,9 +122,9 @@
 // are rounded up to buckets of ceil(2^(i/2)) milliseconds (1, 2, 3, 4, 6, 8,
 // 12, 16, 23, 32, 46, 64, 91, 128, 182, 256, ... ms), so a retry waits at
 // least the delay asked for and at most √2 times as long plus 1ms (the
-// rounding to whole milliseconds), and the default backoff
-// (50ms to 30s with jitter) uses about 20 retry queues per group; delays
-// are capped at 24 hours. One TTL per queue means no head-of-line blocking:
+// rounding to whole milliseconds), and the default backoff (50ms to 30s
+// with jitter) uses 19 retry queues per group at most; delays are capped at
+// 24 hours. One TTL per queue means no head-of-line blocking:
 // messages of one bucket expire in the order they entered it. If the copy
 // cannot be published, the original is requeued (nack) after the delay
 // instead, and the attempt counts as a crash redelivery.
@@ -173,6 +176,6 @@
 // and delivery tags of the lost connection must not be mistaken for new
 // ones. watermill-amqp appears only in this package's benchmark
 // (BenchmarkEndToEnd/watermill-amqp, with ConfirmDelivery on) as a
-// reference point; package pubsub/watermillbridge adapts any Switchyard broker,
-// this one included, to watermill's interfaces.
+// reference point; package pubsub/watermillbridge adapts any Switchyard
+// broker, this one included, to watermill's interfaces.
 package rabbitmq
