@@ -1,0 +1,110 @@
+//go:build gcppubsub_pstest
+
+package gcppubsub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport/gcppubsub"
+)
+
+// useEmulator starts pstest and points PUBSUB_EMULATOR_HOST at it, as
+// examples/cmd/pubsub-emulator does for other processes; the returned
+// function undoes both.
+func useEmulator() (stop func()) {
+	srv := pstest.NewServerWithAddress("127.0.0.1:0")
+	prev, had := os.LookupEnv("PUBSUB_EMULATOR_HOST")
+	os.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	return func() {
+		if had {
+			os.Setenv("PUBSUB_EMULATOR_HOST", prev)
+		} else {
+			os.Unsetenv("PUBSUB_EMULATOR_HOST")
+		}
+		_ = srv.Close()
+	}
+}
+
+// Open a broker by URL against an emulator, join a group and publish to it.
+func Example() {
+	defer useEmulator()()
+	ctx := context.Background()
+
+	u, _ := url.Parse("gcppubsub://example-project")
+	b, err := gcppubsub.OpenURL(ctx, u)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	got := make(chan *pubsub.Message, 1)
+	sub, err := b.Subscribe(ctx, "orders", "billing", func(_ context.Context, m *pubsub.Message) error {
+		got <- m
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+
+	err = b.Publish(ctx, "orders", &pubsub.Message{
+		ID:       "order-1",
+		Key:      "customer-7",
+		Metadata: map[string]string{"region": "eu"},
+		Payload:  []byte(`{"total":42}`),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := <-got
+	fmt.Println(m.ID, m.Key, m.Metadata["region"], string(m.Payload), "attempt", m.Attempt)
+	// Output: order-1 customer-7 eu {"total":42} attempt 1
+}
+
+// A failing handler's message comes back after its backoff with the next
+// Attempt, counted by Pub/Sub; after WithMaxAttempts it goes to the
+// dead-letter topic, here read by the group's dead-letter subscription.
+func ExampleBroker_Subscribe_retries() {
+	defer useEmulator()()
+	ctx := context.Background()
+	b, err := gcppubsub.New(ctx, gcppubsub.Config{ProjectID: "example-project"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	done := make(chan struct{})
+	_, err = b.Subscribe(ctx, "payments", "ledger", func(_ context.Context, m *pubsub.Message) error {
+		fmt.Println("attempt", m.Attempt)
+		return errors.New("ledger offline")
+	}, pubsub.WithMaxAttempts(3), pubsub.WithBackoff(50*time.Millisecond, 100*time.Millisecond), pubsub.WithLogger(nil))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = b.Subscribe(ctx, "payments.dlq", "ledger", func(_ context.Context, m *pubsub.Message) error {
+		fmt.Println("dead letter", m.ID, "after", m.Metadata[pubsub.MetadataAttempts], "attempts:", m.Metadata[pubsub.MetadataDeadLetterReason])
+		close(done)
+		return nil
+	}, pubsub.WithLogger(nil))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Publish(ctx, "payments", &pubsub.Message{ID: "pay-9", Payload: []byte("9.99")}); err != nil {
+		log.Fatal(err)
+	}
+	<-done
+	// Output:
+	// attempt 1
+	// attempt 2
+	// attempt 3
+	// dead letter pay-9 after 3 attempts: ledger offline
+}
