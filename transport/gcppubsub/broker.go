@@ -101,42 +101,69 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	if err := b.admin.ensureTopic(ctx, path); err != nil {
 		return err
 	}
-	pub := b.publisher(path)
-	results := make([]*gpubsub.PublishResult, len(msgs))
-	for i, m := range msgs {
+	for _, m := range msgs {
 		if m.ID == "" {
 			m.ID = pubsub.NewID()
 		}
-		results[i] = pub.Publish(ctx, encode(m))
 	}
-	var first error
-	failed := 0
-	for i, res := range results {
-		_, err := res.Get(ctx)
-		if err == nil {
-			continue
+	pub := b.publisher(path)
+	failed, first, err := publishAll(ctx, pub, msgs)
+	if err != nil {
+		return err // ctx's
+	}
+	if first != nil && status.Code(first) == codes.NotFound && !b.cfg.DisableAutoCreate {
+		// The topic is gone (deleted, or an emulator restarted): create it
+		// again and publish what failed once more.
+		b.admin.forgetTopic(path)
+		if err := b.admin.ensureTopic(ctx, path); err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			// Results still pending finish in the background; a failed
-			// one pauses its ordering key, so resume those.
-			go resumeFailed(pub, msgs[i:], results[i:])
-			return ctx.Err()
+		retry := make([]*pubsub.Message, len(failed))
+		for i, j := range failed {
+			retry[i] = msgs[j]
 		}
-		failed++
-		if first == nil {
-			first = err
-		}
-		if k := msgs[i].Key; k != "" {
-			pub.ResumePublish(k) // the client pauses a key after a failure
+		if failed, first, err = publishAll(ctx, pub, retry); err != nil {
+			return err
 		}
 	}
 	if first == nil {
 		return nil
 	}
 	if status.Code(first) == codes.NotFound {
-		b.admin.forgetTopic(path) // deleted meanwhile: the next Publish creates it again
+		b.admin.forgetTopic(path)
 	}
-	return fmt.Errorf("gcppubsub: publish to %s: %d of %d messages failed, first: %w", path, failed, len(msgs), first)
+	return fmt.Errorf("gcppubsub: publish to %s: %d of %d messages failed, first: %w", path, len(failed), len(msgs), first)
+}
+
+// publishAll hands every message to pub, then waits for all results. It
+// returns the indexes of the messages that failed and the first failure, or
+// ctx's error if ctx ended first. A failed message with an ordering key has
+// its key resumed, which the client pauses after a failure.
+func publishAll(ctx context.Context, pub *gpubsub.Publisher, msgs []*pubsub.Message) (failed []int, first, ctxErr error) {
+	results := make([]*gpubsub.PublishResult, len(msgs))
+	for i, m := range msgs {
+		results[i] = pub.Publish(ctx, encode(m))
+	}
+	for i, res := range results {
+		_, err := res.Get(ctx)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			// Results still pending finish in the background; resume the
+			// keys of those that fail.
+			go resumeFailed(pub, msgs[i:], results[i:])
+			return nil, nil, ctx.Err()
+		}
+		failed = append(failed, i)
+		if first == nil {
+			first = err
+		}
+		if k := msgs[i].Key; k != "" {
+			pub.ResumePublish(k)
+		}
+	}
+	return failed, first, nil
 }
 
 // resumeFailed waits for the results of a Publish that returned early and
@@ -206,25 +233,47 @@ func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Ha
 	project := b.cfg.ProjectID
 	tp := topicPath(project, resourceID(topic))
 	dlq := topicPath(project, resourceID(cfg.DeadLetterTopic))
-	sp := subscriptionPath(project, subscriptionID(topic, group))
-	for _, p := range []string{tp, dlq} {
-		if err := b.admin.ensureTopic(ctx, p); err != nil {
-			return nil, err
-		}
+	spec := subSpec{
+		path:       subscriptionPath(project, subscriptionID(topic, group)),
+		topicPath:  tp,
+		deadLetter: deadLetterPolicy(dlq, cfg.MaxAttempts),
 	}
-	ordered, err := b.admin.ensureSubscription(ctx, subSpec{path: sp, topicPath: tp, deadLetter: deadLetterPolicy(dlq, cfg.MaxAttempts)})
+	setUp := func(ctx context.Context) (ordered bool, err error) {
+		for _, p := range []string{tp, dlq} {
+			if err := b.admin.ensureTopic(ctx, p); err != nil {
+				return false, err
+			}
+		}
+		return b.admin.ensureSubscription(ctx, spec)
+	}
+	ordered, err := setUp(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if ordered == b.cfg.DisableOrdering {
 		cfg.Logger.Warn("gcppubsub: subscription exists with another message ordering setting, which Pub/Sub cannot change; using it as it is",
-			"subscription", sp, "ordering", ordered)
+			"subscription", spec.path, "ordering", ordered)
+	}
+	var recreate func(context.Context) error
+	if !b.cfg.DisableAutoCreate {
+		// With the subscription, the dead-letter group that
+		// StartSubscription creates is likely gone too.
+		dlqGroup := subSpec{path: subscriptionPath(project, subscriptionID(cfg.DeadLetterTopic, group)), topicPath: dlq}
+		recreate = func(ctx context.Context) error {
+			b.admin.forgetTopic(tp)
+			b.admin.forgetTopic(dlq)
+			if _, err := setUp(ctx); err != nil {
+				return err
+			}
+			_, err := b.admin.ensureSubscription(ctx, dlqGroup)
+			return err
+		}
 	}
 	return b.subs.Start(func(onStop func()) (*pubsub.Subscription, error) {
-		gs := b.client.Subscriber(sp)
+		gs := b.client.Subscriber(spec.path)
 		gs.ReceiveSettings.MaxOutstandingMessages = 2 * cfg.Concurrency
 		gs.ReceiveSettings.NumGoroutines = b.cfg.ReceiveStreams
-		r := newReceiver(gs, sp, ordered)
+		r := newReceiver(gs, spec.path, ordered, recreate)
 		s, err := pubsub.StartSubscription(ctx, cfg, r, b, h, onStop)
 		if err != nil {
 			_ = r.Close()

@@ -4,6 +4,7 @@ package gcppubsub_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -67,4 +68,42 @@ func TestNewWithoutEmulatorOrCredentials(t *testing.T) {
 	_, err := gcppubsub.New(context.Background(), gcppubsub.Config{ProjectID: "some-project"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "gcppubsub: client for project some-project: ")
+}
+
+// TestEmulatorRestart: after the emulator restarts empty on the same port,
+// Publish creates the topic again and the running Subscription its
+// subscription (and dead-letter group), without an application restart.
+func TestEmulatorRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	srv := pstest.NewServerWithAddress(addr)
+	t.Setenv("PUBSUB_EMULATOR_HOST", addr)
+	b := newBroker(t, gcppubsub.Config{})
+	ctx := context.Background()
+
+	rec := newRecorder()
+	subscribe(t, b, "orders", "billing", func(_ context.Context, m *pubsub.Message) error { rec.add(m); return nil })
+	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "before"}))
+	rec.wait(t, 1)
+
+	require.NoError(t, srv.Close())
+	srv = pstest.NewServerWithAddress(addr)
+	t.Cleanup(func() { _ = srv.Close() })
+
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.Publish(pctx, "orders", &pubsub.Message{ID: "lost"}), "the topic is created again")
+	require.Eventually(t, func() bool {
+		_, err1 := getSub(t, srv, "orders.billing")
+		_, err2 := getSub(t, srv, "orders.dlq.billing")
+		return err1 == nil && err2 == nil
+	}, 30*time.Second, 50*time.Millisecond, "the subscription and its dead-letter group are set up again")
+	require.NoError(t, b.Publish(pctx, "orders", &pubsub.Message{ID: "after"}))
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.got[len(rec.got)-1].ID == "after"
+	}, waitFor, 20*time.Millisecond, "the message published after the restart is delivered")
 }

@@ -88,8 +88,13 @@
 // subscription's WithBackoff). If the consumer crashes meanwhile, the lease
 // lapses and Pub/Sub redelivers the message after the ack deadline (10s by
 // default) instead; no message is redelivered in a hot loop either way.
-// Closing a Subscription nacks the messages waiting out a delay, so they are
-// redelivered at once to the group's other members.
+//
+// Closing a Subscription (after its drain) lets the client send the latest
+// acks, then stops the client's streams and only then nacks every message
+// still held: unsettled ones, those waiting out a delay, and those not yet
+// handed to a handler. Pub/Sub redelivers them at once to the group's other
+// members (nacked while the streams were open, they could come straight
+// back to the closing member and wait there for the ack deadline).
 //
 // Ordering: subscriptions are created with message ordering, Key is the
 // ordering key, and the client calls the handler for one key at a time; a
@@ -110,9 +115,21 @@
 // publish requests. The benchmark in this package compares it with the raw
 // client and with watermill-googlecloud. After a failed publish with an
 // ordering key the client pauses the key; Publish resumes it, so the next
-// call can retry. While Pub/Sub is unreachable the client retries each
-// request for up to 60s and Publish waits, bounded by its context; the
-// gRPC connection reconnects by itself.
+// call can retry.
+//
+// Outages: the gRPC connection reconnects by itself. While Pub/Sub is
+// unreachable the client retries each publish request for up to 60s and
+// Publish waits, bounded by its context, then fails; it never reports a
+// message accepted that was not. Subscriptions keep retrying their streams.
+// A topic or subscription found missing (deleted, or an emulator restarted
+// empty) is set up again unless DisableAutoCreate: Publish creates the topic
+// and publishes the failed messages once more, and a running Subscription
+// recreates its subscription and dead-letter group (messages published
+// while a group's subscription was missing are not kept for it).
+//
+// Flow control: each Subscription lets the client hold up to twice its
+// WithConcurrency of unsettled messages (handlers running, and messages
+// waiting for a free handler, whose leases the client extends).
 //
 // # Errors
 //

@@ -2,11 +2,14 @@ package gcppubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -31,6 +34,9 @@ type receiver struct {
 	sub     *gpubsub.Subscriber
 	path    string // subscription path, for errors
 	ordered bool   // the subscription delivers keys in order
+	// recreate, if not nil, sets the subscription up again when Pub/Sub
+	// reports it missing (deleted, or an emulator restarted empty).
+	recreate func(context.Context) error
 
 	ch      chan *delivery
 	errc    chan error    // the latest Receive failure, for the portable loop to log
@@ -47,14 +53,14 @@ type receiver struct {
 
 // newReceiver starts receiving from sub, whose ReceiveSettings it completes
 // with its shutdown behaviour (see Close).
-func newReceiver(sub *gpubsub.Subscriber, path string, ordered bool) *receiver {
+func newReceiver(sub *gpubsub.Subscriber, path string, ordered bool, recreate func(context.Context) error) *receiver {
 	sub.ReceiveSettings.ShutdownOptions = &gpubsub.ShutdownOptions{
 		Timeout:  receiverCloseTimeout,
 		Behavior: gpubsub.ShutdownBehaviorNackImmediately,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &receiver{
-		sub: sub, path: path, ordered: ordered,
+		sub: sub, path: path, ordered: ordered, recreate: recreate,
 		ch: make(chan *delivery), errc: make(chan error, 1), closing: make(chan struct{}),
 		cancel: cancel, stopped: make(chan struct{}),
 		pending: map[*delivery]struct{}{}, local: map[string]int{},
@@ -79,11 +85,21 @@ func (r *receiver) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			err = fmt.Errorf("gcppubsub: receive from subscription %s: %w", r.path, err)
+			if status.Code(err) == codes.NotFound && r.recreate != nil {
+				rctx, cancel := context.WithTimeout(ctx, time.Minute)
+				if rerr := r.recreate(rctx); rerr != nil {
+					err = errors.Join(err, rerr)
+				} else {
+					err = fmt.Errorf("%w (it was missing and has been set up again)", err)
+				}
+				cancel()
+			}
 			select {
 			case <-r.errc: // replace an unread older failure
 			default:
 			}
-			r.errc <- fmt.Errorf("gcppubsub: receive from subscription %s: %w", r.path, err)
+			r.errc <- err
 		}
 		if time.Since(started) > time.Minute {
 			pause = 100 * time.Millisecond
