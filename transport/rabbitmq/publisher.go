@@ -19,6 +19,8 @@ import (
 type publisher struct {
 	link *link
 
+	writeMu sync.Mutex // held while one send writes its messages
+
 	mu      sync.Mutex
 	cur     *confirmChannel
 	opening chan struct{} // not nil while a goroutine opens a channel
@@ -155,6 +157,10 @@ func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) 
 		}
 		var lost []int // to publish again on a new channel
 		dcs = dcs[:0]
+		// One call writes its messages at a time: the writes of a batch do
+		// not contend with other calls' message by message. The lock is
+		// released before waiting for the confirmations.
+		p.writeMu.Lock()
 		for n, i := range pending {
 			dc, err := cc.ch.PublishWithDeferredConfirm(t.exchange, t.key, false, false, msgs[i])
 			if err != nil {
@@ -165,6 +171,7 @@ func (p *publisher) send(ctx context.Context, t target, msgs []amqp.Publishing) 
 			}
 			dcs = append(dcs, dc)
 		}
+		p.writeMu.Unlock()
 		for n, dc := range dcs {
 			select {
 			case <-dc.Done():
