@@ -95,8 +95,10 @@ type Config struct {
 	// that is lower, or the broker closes the publishing channel instead.
 	MaxMessageBytes int
 	// Logger receives connection events: a lost connection (Warn), a
-	// restored one (Info), failed reconnection attempts (Debug). Default
-	// slog.Default().
+	// restored one (Info), failed reconnection attempts (Debug), the broker
+	// blocking the publishing connection during a resource alarm (Warn) and
+	// unblocking it (Info). Subscriptions log to their own logger
+	// (pubsub.WithLogger). Default slog.Default().
 	Logger *slog.Logger
 }
 
