@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -151,6 +152,41 @@ func (a *admin) ensureSubscription(ctx context.Context, s subSpec) (ordered bool
 	})
 	return ordered, wrapErr(ctx, err, "set dead-letter policy of subscription %s (topic %s after %d deliveries)",
 		s.path, s.deadLetter.GetDeadLetterTopic(), s.deadLetter.GetMaxDeliveryAttempts())
+}
+
+// soleSubscription returns a function that reports whether the topic at
+// path has at most one subscription, asking Pub/Sub at most once a second
+// and keeping its last answer when asking fails.
+func (a *admin) soleSubscription(path string) func() bool {
+	var (
+		mu    sync.Mutex
+		asked time.Time
+		sole  = true
+	)
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(asked) < time.Second {
+			return sole
+		}
+		asked = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		it := a.b.client.TopicAdminClient.ListTopicSubscriptions(ctx, &pb.ListTopicSubscriptionsRequest{Topic: path, PageSize: 2})
+		n := 0
+		for n < 2 {
+			_, err := it.Next()
+			if err == iterator.Done {
+				break
+			}
+			if err != nil {
+				return sole
+			}
+			n++
+		}
+		sole = n <= 1
+		return sole
+	}
 }
 
 func samePolicy(a, b *pb.DeadLetterPolicy) bool {

@@ -59,57 +59,71 @@
 //
 // At-least-once. A message is acked only after its handler returned nil.
 //
-// Attempts are counted by Pub/Sub: Subscribe gives the subscription a
-// dead-letter policy, the only way to make Pub/Sub report a delivery attempt
-// (pstest, the fake, does likewise), so Message.Attempt survives consumer
-// crashes and is shared by all members of the group. The policy's topic is
-// the subscription's dead-letter topic ("<topic>.dlq" by default) and its
-// max delivery attempts is WithMaxAttempts plus one, within Pub/Sub's range
-// of 5 to 100: the portable layer dead-letters a message at MaxAttempts (with
-// the switchyard-* metadata saying why), so Pub/Sub forwards a message itself
-// only when the portable layer could not, such as after a consumer crashed
-// during the last attempt; such dead letters carry Pub/Sub's
-// CloudPubSubDeadLetter* attributes instead. Below 5, the portable layer's
-// count decides alone and Pub/Sub's policy (5) is only that fallback.
-// WithMaxAttempts above 100 is refused with pubsub.ErrInvalidOption. On
-// Google Cloud, Pub/Sub's service agent needs the publisher role on the
-// dead-letter topic and the subscriber role on the subscription to forward;
-// without them it still counts attempts. With DisableAutoCreate the
-// subscriptions must carry such a policy themselves; without one Pub/Sub
-// reports no count and the receiver counts its own deliveries of each
-// message, which restarts in a new process.
+// Retries stay with the member that received the message: a failed message
+// stays leased (the client keeps extending its ack deadline) and goes to a
+// handler of the same Subscription again when its backoff has passed, so
+// the portable exponential backoff with jitter holds exactly, on Pub/Sub and
+// on emulators alike, with no redelivery round-trip and no nack. Nacking
+// instead would have Pub/Sub redeliver at once (pstest implements no retry
+// policy, and a subscription's retry policy would apply one schedule to the
+// whole group, not each Subscription's WithBackoff), and on an ordered
+// subscription it would make Pub/Sub redeliver the key's later messages too.
 //
-// Retry delays are kept by the client: a failed message stays leased (the
-// client extends its ack deadline) and is nacked when its backoff has
-// passed, whereupon Pub/Sub redelivers it at once. This gives the portable
-// exponential backoff with jitter exactly, on Pub/Sub and on emulators
-// alike (pstest implements no retry policy, and a subscription's retry
-// policy would apply one schedule to the whole group instead of each
-// subscription's WithBackoff). If the consumer crashes meanwhile, the lease
-// lapses and Pub/Sub redelivers the message after the ack deadline (10s by
-// default) instead; no message is redelivered in a hot loop either way.
+// Attempt is Pub/Sub's delivery count at receipt plus the retries made
+// since. Subscribe gives the subscription a dead-letter policy, the only way
+// to make Pub/Sub count deliveries, so the count survives a consumer that
+// crashes or closes: the message comes back, to any member, with Pub/Sub's
+// count incremented (the retries the lost member made are not counted
+// again, so a message can get more attempts in all than WithMaxAttempts,
+// never fewer). The policy's topic is the subscription's dead-letter topic
+// ("<topic>.dlq" by default) and its max delivery attempts is
+// WithMaxAttempts plus one, within Pub/Sub's range of 5 to 100: the portable
+// layer dead-letters a message at MaxAttempts (with the switchyard-*
+// metadata saying why), so Pub/Sub forwards one itself only when members
+// kept crashing or closing while holding it; such dead letters carry Pub/Sub's
+// CloudPubSubDeadLetter* attributes instead. WithMaxAttempts above 100 is
+// refused with pubsub.ErrInvalidOption. On Google Cloud, Pub/Sub's service
+// agent needs the publisher role on the dead-letter topic and the
+// subscriber role on the subscription to forward; without them it still
+// counts. With DisableAutoCreate the subscriptions must carry such a policy
+// themselves; without one Pub/Sub reports no count and the member counts
+// the deliveries it saw itself.
 //
-// Closing a Subscription (after its drain) lets the client send the latest
-// acks, then stops the client's streams and only then nacks every message
-// still held: unsettled ones, those waiting out a delay, and those not yet
-// handed to a handler. Pub/Sub redelivers them at once to the group's other
-// members (nacked while the streams were open, they could come straight
-// back to the closing member and wait there for the ack deadline).
+// Emulators: pstest counts a message's deliveries to all subscriptions of
+// its topic together, so a group's first delivery of a message can report
+// attempt 3 when two other groups got it first. When PUBSUB_EMULATOR_HOST is
+// set, the broker therefore uses Pub/Sub's count only while the topic has a
+// single subscription (asking at most once a second), and otherwise the
+// member's own count of deliveries it saw, which restarts in a new process.
+// pstest also forwards a message to the dead-letter topic when that shared
+// count reaches the policy's maximum, which can happen on the first
+// hand-back once a topic has that many groups (5 or more). pstest also has no server-side flow
+// control: it gives messages published one at a time to the group member
+// that connected first, so members of one group share work only under
+// bursts.
+//
+// A consumer crash: its leases lapse and Pub/Sub redelivers its messages
+// after the ack deadline (Config.AckDeadline, 10s by default), including
+// those waiting out a backoff. A Subscription that closes (after its drain)
+// lets the client send the latest acks, then stops the client's streams and
+// only then nacks every message still held: unsettled ones, those waiting
+// out a backoff, and those not yet handed to a handler. Pub/Sub redelivers
+// them at once to the group's other members (nacked while the streams were
+// open, they could come straight back to the closing member and wait there
+// for the ack deadline). No message is redelivered in a hot loop.
 //
 // Ordering: subscriptions are created with message ordering, Key is the
-// ordering key, and the client calls the handler for one key at a time; a
-// failed message keeps its key until it is nacked after its backoff. Pub/Sub
-// then redelivers it together with the key's later messages, so under
-// retries a later message can be handled before the failed one's next
-// attempt and again after it (at-least-once); pstest delivers a key's next
-// message only after the previous one was acked. On Google Cloud, ordering
-// holds within a region: publish through a regional endpoint
-// (Config.ClientOptions) when ordering matters.
+// ordering key, and the client calls the handler for one key at a time. A
+// failed message holds its key through its backoff, so a key's messages are
+// handled one at a time in publish order across retries. When a member
+// crashes or closes, Pub/Sub redelivers a key's unacked messages in order to
+// another member. On Google Cloud, ordering holds within a region: publish
+// through a regional endpoint (Config.ClientOptions) when ordering matters.
 //
 // Publish returns after Pub/Sub accepted every message. It is built on the v2
 // client's Publisher directly (one per topic, kept for the Broker's life)
 // rather than on watermill-googlecloud's publisher, which waits for each
-// message's result before publishing the next (about 94 messages/s against
+// message's result before publishing the next (about 90 messages/s against
 // pstest): Publish hands the whole batch to the client's batching publisher
 // and then waits for all results, so batches and concurrent calls share
 // publish requests. The benchmark in this package compares it with the raw
@@ -128,8 +142,10 @@
 // while a group's subscription was missing are not kept for it).
 //
 // Flow control: each Subscription lets the client hold up to twice its
-// WithConcurrency of unsettled messages (handlers running, and messages
-// waiting for a free handler, whose leases the client extends).
+// WithConcurrency of messages (handlers running, messages waiting for a free
+// handler, and keyed messages holding their key through a backoff; the
+// client extends their leases). Messages without a key waiting out a backoff
+// do not count.
 //
 // # Errors
 //
