@@ -89,15 +89,15 @@ func toPublishing(m *pubsub.Message) amqp.Publishing {
 	}
 }
 
-// fromDelivery maps a delivery back to a message, with Attempt set: the
+// fromDelivery maps a delivery back to a message (Metadata nil when there is
+// none; delivery.Message gives handlers an empty map), with Attempt set: the
 // x-switchyard-attempt header (1 when absent) plus the redeliveries of this
 // copy, counted by x-delivery-count on quorum queues and flagged by
 // Redelivered (counted as one) on classic queues.
 func fromDelivery(d *amqp.Delivery) *pubsub.Message {
-	m := &pubsub.Message{
-		ID:       d.MessageId,
-		Metadata: make(map[string]string, len(d.Headers)+1),
-		Payload:  d.Body,
+	m := &pubsub.Message{ID: d.MessageId, Payload: d.Body}
+	if len(d.Headers) > 0 || d.ContentType != "" {
+		m.Metadata = make(map[string]string, len(d.Headers)+1)
 	}
 	attempt, redeliveries := 1, -1
 	for k, v := range d.Headers {

@@ -54,8 +54,9 @@ func TestMessageMapping(t *testing.T) {
 		assert.Nil(t, p.Headers)
 		d := deliver(p, false, nil)
 		got := fromDelivery(&d)
-		assert.Equal(t, map[string]string{}, got.Metadata)
+		assert.Empty(t, got.Metadata)
 		assert.Equal(t, "", got.Key)
+		assert.Equal(t, map[string]string{}, (&delivery{msg: got}).Message().Metadata, "handlers get a map they can add to")
 	})
 	t.Run("headers of other clients", func(t *testing.T) {
 		d := amqp.Delivery{Headers: amqp.Table{"n": int32(7), "b": []byte("bytes"), "t": true}, ContentType: "text/plain"}

@@ -225,8 +225,15 @@ type delivery struct {
 	msg *pubsub.Message
 }
 
-// Message implements pubsub.Delivery.
-func (d *delivery) Message() *pubsub.Message { return d.msg.Clone() }
+// Message implements pubsub.Delivery. Metadata is never nil, so handlers
+// may add to it.
+func (d *delivery) Message() *pubsub.Message {
+	m := d.msg.Clone()
+	if m.Metadata == nil {
+		m.Metadata = map[string]string{}
+	}
+	return m
+}
 
 func (d *delivery) closedErr(what string) error {
 	return fmt.Errorf("rabbitmq: %s message %s of queue %s: subscription closed, the broker redelivers it: %w", what, d.msg.ID, d.r.queue, pubsub.ErrClosed)
