@@ -3,7 +3,6 @@ package gcppubsub
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -191,16 +190,4 @@ func (a *admin) soleSubscription(path string) func() bool {
 
 func samePolicy(a, b *pb.DeadLetterPolicy) bool {
 	return a.GetDeadLetterTopic() == b.GetDeadLetterTopic() && a.GetMaxDeliveryAttempts() == b.GetMaxDeliveryAttempts()
-}
-
-// wrapErr returns nil for a nil err, ctx's error unwrapped when ctx is done,
-// and otherwise err wrapped with what was being done (naming the resources).
-func wrapErr(ctx context.Context, err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
-	}
-	return fmt.Errorf("gcppubsub: "+format+": %w", append(slices.Clip(args), err)...)
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // Broker is a Google Cloud Pub/Sub client for one project. It implements
-// pubsub.Broker and pubsub.GroupCreator and is safe for concurrent use.
+// pubsub.Broker, pubsub.GroupCreator and pubsub.Pinger and is safe for
+// concurrent use.
 type Broker struct {
 	cfg      Config
 	emulator bool // PUBSUB_EMULATOR_HOST was set at New
@@ -318,9 +319,9 @@ func (b *Broker) Ping(ctx context.Context) error {
 }
 
 // Close closes every Subscription made by this Broker, waiting for each to
-// drain, then flushes and stops the topic publishers and closes the client.
-// Later calls return pubsub.ErrClosed. Topics and subscriptions stay on
-// Pub/Sub. Close is idempotent.
+// drain, waits for Publish calls in progress, then stops the topic
+// publishers and closes the client. Later calls return pubsub.ErrClosed.
+// Topics and subscriptions stay on Pub/Sub. Close is idempotent.
 func (b *Broker) Close() error {
 	subsErr := b.subs.Close()
 	b.mu.Lock() // waits for running Publish calls
