@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -286,6 +287,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Ha
 		gs := b.client.Subscriber(spec.path)
 		gs.ReceiveSettings.MaxOutstandingMessages = 2 * cfg.Concurrency
 		gs.ReceiveSettings.NumGoroutines = b.cfg.ReceiveStreams
+		// Leases are extended through every retry backoff too: an hour (the
+		// client's default) plus the longest schedule of backoffs.
+		gs.ReceiveSettings.MaxExtension = time.Hour + time.Duration(cfg.MaxAttempts)*cfg.BackoffMax
 		r := newReceiver(gs, receiverOptions{path: spec.path, ordered: ordered, trustCount: trust, recreate: recreate})
 		s, err := pubsub.StartSubscription(ctx, cfg, r, b, h, onStop)
 		if err != nil {

@@ -141,6 +141,10 @@
 // recreates its subscription and dead-letter group (messages published
 // while a group's subscription was missing are not kept for it).
 //
+// Leases: the client extends the ack deadline of every message it holds,
+// for at most an hour plus WithMaxAttempts times the longest backoff; a
+// handler still running after that sees its message redelivered.
+//
 // Flow control: each Subscription lets the client hold up to twice its
 // WithConcurrency of messages (handlers running, messages waiting for a free
 // handler, and keyed messages holding their key through a backoff; the
