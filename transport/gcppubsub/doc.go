@@ -97,10 +97,10 @@
 // member's own count of deliveries it saw, which restarts in a new process.
 // pstest also forwards a message to the dead-letter topic when that shared
 // count reaches the policy's maximum, which can happen on the first
-// hand-back once a topic has that many groups (5 or more). pstest also has no server-side flow
-// control: it gives messages published one at a time to the group member
-// that connected first, so members of one group share work only under
-// bursts.
+// hand-back once a topic has that many groups (5 or more). And it has no
+// server-side flow control: it gives messages published one at a time to
+// the group member that connected first, so the members of a group share
+// work only under bursts.
 //
 // A consumer crash: its leases lapse and Pub/Sub redelivers its messages
 // after the ack deadline (Config.AckDeadline, 10s by default), including
