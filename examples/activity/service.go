@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -86,7 +87,7 @@ func Run(ctx context.Context, deps Deps) error {
 func routes(deps Deps) http.Handler {
 	topic := deps.Namespace.UserActivity()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(deps.Publisher))
 	mux.HandleFunc("POST /api/activity", func(w http.ResponseWriter, r *http.Request) {
 		var a events.UserActivity
 		if err := httpx.DecodeJSON(w, r, deps.MaxBodyBytes, &a); err != nil {

@@ -4,7 +4,8 @@
 //
 //	GET /api/stats[?user_id=U]  {"instance","group","events","by_type","by_user"}
 //	GET /api/deadletters         the events this group gave up on
-//	GET /healthz
+//	GET /healthz                 liveness: 200 "ok"
+//	GET /readyz                  readiness: 200 when the broker answers its Ping, else 503
 //
 // The counts live in the process: run two analytics processes on a shared
 // broker (amqp://) and they compete for the group's events, each counting

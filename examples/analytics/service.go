@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -85,7 +86,7 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 	deps.Logger.Info("analytics API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, struct {
 			Instance string `json:"instance"`

@@ -6,7 +6,8 @@
 //	GET /api/audit?user_id=U[&limit=N]  the events of user U, oldest first
 //	GET /api/audit[?limit=N]            the latest events of every user
 //	GET /api/deadletters                 the events this group gave up on
-//	GET /healthz
+//	GET /healthz                         liveness: 200 "ok"
+//	GET /readyz                          readiness: 200 when the broker answers its Ping, else 503
 //
 // Run it with Run; the binary is examples/cmd/audit.
 package audit

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -83,7 +84,7 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 	deps.Logger.Info("audit API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/audit", listHandler(deps.Store))
 	mux.Handle("GET /api/deadletters", dead)
 	return httpx.Serve(ctx, ln, mux, deps.Logger)

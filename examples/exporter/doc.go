@@ -12,7 +12,8 @@
 // worker or another; after the last attempt the export is marked failed.
 //
 //	GET /api/deadletters  the events this group gave up on
-//	GET /healthz
+//	GET /healthz          liveness: 200 "ok"
+//	GET /readyz           readiness: 200 when the broker and the database answer a ping, else 503
 //
 // Run it with Run; the binary is examples/cmd/exporter.
 package exporter

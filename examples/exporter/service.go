@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
@@ -105,7 +106,7 @@ func (d *Deps) setDefaults() error {
 }
 
 // Run creates the notifier's groups, joins the exporter group and serves
-// /healthz and the dead letters until ctx ends; it then stops taking
+// the probes and the dead letters until ctx ends; it then stops taking
 // exports and waits for those running. It returns nil after a clean
 // shutdown.
 func Run(ctx context.Context, deps Deps) error {
@@ -147,7 +148,7 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 	deps.Logger.Info("exporter running", "addr", ln.Addr().String(), "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
 	mux.Handle("GET /api/deadletters", dead)
 	return httpx.Serve(ctx, ln, mux, deps.Logger)
 }

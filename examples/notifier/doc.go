@@ -14,7 +14,8 @@
 //
 //	GET /api/notifications  the notifications delivered, oldest first
 //	GET /api/deadletters    the events this group gave up on
-//	GET /healthz
+//	GET /healthz            liveness: 200 "ok"
+//	GET /readyz             readiness: 200 when the broker answers its Ping, else 503
 //
 // Run it with Run; the binary is examples/cmd/notifier.
 package notifier

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -137,7 +138,7 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 	deps.Logger.Info("notifier API listening", "addr", ln.Addr().String(), "group", deps.Group, "welcome_webhook", deps.WelcomeWebhookURL)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
 		sent := append([]Notification{}, s.sent...)

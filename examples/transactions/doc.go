@@ -15,7 +15,8 @@
 //	POST /api/Export {"StartDate","EndDate","CallbackUrl"?} → 202 {"RID"}
 //	GET  /api/Export/Status?RID=...   → {"RID","Status","Progress","Url"?,"Error"?}
 //	GET  /api/Export/Download?RID=... → 200 text/csv once completed
-//	GET  /healthz
+//	GET  /healthz  liveness: 200 "ok"
+//	GET  /readyz   readiness: 200 when the broker and the database answer a ping, else 503
 //
 // The request row is written before export.requested is published, and a
 // sweeper republishes, on a schedule, the pending requests whose event never

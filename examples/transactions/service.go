@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
@@ -131,7 +132,7 @@ type service struct {
 
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(mux, health.Broker(s.Publisher), health.Database(s.Store.DB()))
 	mux.HandleFunc("GET /api/Export", s.exportSync)
 	mux.HandleFunc("POST /api/Export", s.requestExport)
 	mux.HandleFunc("GET /api/Export/Status", s.status)

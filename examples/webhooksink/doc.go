@@ -7,7 +7,8 @@
 //	                          first N calls of each Idempotency-Key (to watch
 //	                          the notifier retry)
 //	GET  /api/webhooks        the calls received, oldest first
-//	GET  /healthz
+//	GET  /healthz             liveness: 200 "ok"
+//	GET  /readyz              always 200: the sink depends on nothing
 //
 // Run it with Run; the binary is examples/cmd/webhook-sink.
 package webhooksink

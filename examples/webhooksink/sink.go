@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 )
 
@@ -45,7 +46,7 @@ func New(log *slog.Logger) *Sink {
 	}
 	s := &Sink{log: log.With("service", "webhook-sink"), failures: map[string]int{}, notify: make(chan struct{})}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /healthz", httpx.Health)
+	health.Register(s.mux) // no broker, no database: ready while it serves
 	s.mux.HandleFunc("POST /hooks/", s.receive)
 	s.mux.HandleFunc("GET /api/webhooks", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, struct {

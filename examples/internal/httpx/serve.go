@@ -57,10 +57,3 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 	}
 	return nil
 }
-
-// Health answers GET /healthz with 200 "ok". Services register it once they
-// are ready, so a client's first successful probe means the service runs.
-func Health(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
-}
