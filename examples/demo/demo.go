@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/audit"
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/exporter"
+	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/examples/notifier"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/transactions"
@@ -27,7 +28,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/webhooksink"
 	"github.com/switchyard-go/switchyard/internal/redact"
 	"github.com/switchyard-go/switchyard/pubsub"
-	"github.com/switchyard-go/switchyard/transport"
+	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
 )
 
 // Defaults of Config.
@@ -182,10 +183,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if s.name == "webhook-sink" {
 			sinkURL = s.url
 		}
-		b, err := transport.Open(ctx, cfg.PubSubURL)
+		b, err := cmdutil.OpenBroker(ctx, cfg.PubSubURL, otelpubsub.WithLogger(log))
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("demo: open broker %s: %w", redact.URL(cfg.PubSubURL), err)
+			return fmt.Errorf("demo: %w", err)
 		}
 		wg.Add(1)
 		go func() {

@@ -35,6 +35,8 @@ type env struct {
 	log *slog.Logger
 	// fast are subscribe options that keep retries short.
 	fast []pubsub.SubscribeOption
+	// wrap, when set, decorates every broker handle (otelpubsub.Wrap).
+	wrap func(pubsub.Broker) pubsub.Broker
 }
 
 // forEachTransport runs test on mem://, on RabbitMQ, and on Google Cloud
@@ -101,6 +103,9 @@ func (e *env) broker(t *testing.T) pubsub.Broker {
 	b, err := openBroker(context.Background(), e.url)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
+	if e.wrap != nil {
+		b = e.wrap(b)
+	}
 	return b
 }
 

@@ -10,7 +10,8 @@
 // so the library redelivers the event after a backoff; after the last attempt,
 // or at once for another 4xx, the event goes to the group's dead letters.
 // Receivers get an Idempotency-Key header (the event's message ID) to
-// deduplicate the retries that at-least-once delivery makes.
+// deduplicate the retries that at-least-once delivery makes, and, with the
+// default client, a traceparent header that continues the event's trace.
 //
 //	GET /api/notifications  the notifications delivered, oldest first
 //	GET /api/deadletters    the events this group gave up on

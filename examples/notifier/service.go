@@ -32,7 +32,9 @@ type Deps struct {
 	// WelcomeWebhookURL receives a welcome notification for each signed_up
 	// event. Empty: welcome notifications are only logged.
 	WelcomeWebhookURL string
-	// Client makes the webhook calls (default: a client with a 10s timeout).
+	// Client makes the webhook calls (default: a client with a 10s timeout
+	// whose calls carry the trace context of the event they notify, through
+	// httpx.TracedTransport).
 	Client *http.Client
 	// SubscribeOptions are passed to Subscribe after the notifier's own
 	// defaults (WithMaxAttempts(DefaultMaxAttempts)).
@@ -53,7 +55,7 @@ func (d *Deps) setDefaults() error {
 		d.Group = events.GroupNotifier
 	}
 	if d.Client == nil {
-		d.Client = &http.Client{Timeout: 10 * time.Second}
+		d.Client = &http.Client{Timeout: 10 * time.Second, Transport: httpx.TracedTransport(nil)}
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()

@@ -6,7 +6,8 @@
 //	POST /hooks/ANY[?fail=N]  record the call; with fail=N, answer 503 to the
 //	                          first N calls of each Idempotency-Key (to watch
 //	                          the notifier retry)
-//	GET  /api/webhooks        the calls received, oldest first
+//	GET  /api/webhooks        the calls received, oldest first, with their
+//	                          traceparent header
 //	GET  /healthz             liveness: 200 "ok"
 //	GET  /readyz              always 200: the sink depends on nothing
 //

@@ -21,11 +21,14 @@ const MaxBodyBytes = 1 << 20
 
 // Call is one webhook call the sink accepted.
 type Call struct {
-	Path           string          `json:"path"`
-	Event          string          `json:"event,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	Body           json.RawMessage `json:"body"`
-	ReceivedAt     time.Time       `json:"received_at"`
+	Path           string `json:"path"`
+	Event          string `json:"event,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// TraceParent is the W3C traceparent header of the call, if any: the
+	// notifier's calls continue the trace of the event they notify.
+	TraceParent string          `json:"traceparent,omitempty"`
+	Body        json.RawMessage `json:"body"`
+	ReceivedAt  time.Time       `json:"received_at"`
 }
 
 // Sink records webhook calls. It is an http.Handler and safe for concurrent
@@ -84,7 +87,8 @@ func (s *Sink) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := Call{Path: r.URL.Path, Event: r.Header.Get("X-Switchyard-Event"), IdempotencyKey: key, Body: body, ReceivedAt: time.Now().UTC()}
+	c := Call{Path: r.URL.Path, Event: r.Header.Get("X-Switchyard-Event"), IdempotencyKey: key,
+		TraceParent: r.Header.Get("Traceparent"), Body: body, ReceivedAt: time.Now().UTC()}
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
 	close(s.notify)

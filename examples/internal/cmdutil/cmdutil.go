@@ -1,6 +1,6 @@
 // Package cmdutil is the little that the example binaries share: flags
 // defaulting to environment variables, a logger, a signal-bound context, and
-// the broker from PUBSUB_URL.
+// the broker from PUBSUB_URL, instrumented with OpenTelemetry (otelpubsub).
 package cmdutil
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/internal/redact"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
 	"github.com/switchyard-go/switchyard/transport"
 )
 
@@ -73,11 +74,25 @@ func (c *Common) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// OpenBroker opens PubSubURL, logging where (without the password).
-func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broker, error) {
-	b, err := transport.Open(ctx, c.PubSubURL)
+// OpenBroker opens url with transport.Open and wraps the broker with
+// otelpubsub.Wrap(b, opts...), so that its publishes and deliveries are
+// traced (the global TracerProvider: no spans until the application
+// installs one), measured (otelpubsub.WithMeterProvider, else the global
+// MeterProvider) and logged. Every example opens its brokers here.
+func OpenBroker(ctx context.Context, url string, opts ...otelpubsub.Option) (pubsub.Broker, error) {
+	b, err := transport.Open(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("open broker %s: %w", redact.URL(c.PubSubURL), err)
+		return nil, fmt.Errorf("open broker %s: %w", redact.URL(url), err)
+	}
+	return otelpubsub.Wrap(b, opts...), nil
+}
+
+// OpenBroker opens PubSubURL with the package's OpenBroker, logging where
+// (without the password).
+func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broker, error) {
+	b, err := OpenBroker(ctx, c.PubSubURL, otelpubsub.WithLogger(log))
+	if err != nil {
+		return nil, err
 	}
 	log.Info("broker open", "url", redact.URL(c.PubSubURL))
 	if strings.HasPrefix(c.PubSubURL, "mem:") {
