@@ -5,6 +5,7 @@
 //	POST /api/activity  {"user_id","type","at","attributes"} → 202 {"id": "<message id>"}
 //	GET  /healthz       liveness: 200 "ok"
 //	GET  /readyz        readiness: 200 when the broker answers its Ping, else 503
+//	GET  /metrics       when Deps.Metrics is set (the binary's broker metrics)
 //
 // Bad input is answered 400 with a message naming every problem, a body over
 // the limit 413. The event reaches every consumer group of the topic (audit,

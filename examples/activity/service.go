@@ -40,6 +40,9 @@ type Deps struct {
 	Addr string
 	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -88,6 +91,9 @@ func routes(deps Deps) http.Handler {
 	topic := deps.Namespace.UserActivity()
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(deps.Publisher))
+	if deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics)
+	}
 	mux.HandleFunc("POST /api/activity", func(w http.ResponseWriter, r *http.Request) {
 		var a events.UserActivity
 		if err := httpx.DecodeJSON(w, r, deps.MaxBodyBytes, &a); err != nil {

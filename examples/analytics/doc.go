@@ -6,6 +6,7 @@
 //	GET /api/deadletters         the events this group gave up on
 //	GET /healthz                 liveness: 200 "ok"
 //	GET /readyz                  readiness: 200 when the broker answers its Ping, else 503
+//	GET /metrics                 when Deps.Metrics is set
 //
 // The counts live in the process: run two analytics processes on a shared
 // broker (amqp://) and they compete for the group's events, each counting

@@ -34,6 +34,9 @@ type Deps struct {
 	Listener net.Listener
 	// Addr is the listen address when Listener is nil (default ":http").
 	Addr string
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -87,6 +90,9 @@ func Run(ctx context.Context, deps Deps) error {
 	deps.Logger.Info("analytics API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(deps.Subscriber))
+	if deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics)
+	}
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, struct {
 			Instance string `json:"instance"`

@@ -36,6 +36,9 @@ type Deps struct {
 	Listener net.Listener
 	// Addr is the listen address when Listener is nil (default ":http").
 	Addr string
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -85,6 +88,9 @@ func Run(ctx context.Context, deps Deps) error {
 	deps.Logger.Info("audit API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(deps.Subscriber))
+	if deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics)
+	}
 	mux.HandleFunc("GET /api/audit", listHandler(deps.Store))
 	mux.Handle("GET /api/deadletters", dead)
 	return httpx.Serve(ctx, ln, mux, deps.Logger)

@@ -21,6 +21,9 @@ import (
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/exporter"
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/internal/health"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/telemetry"
 	"github.com/switchyard-go/switchyard/examples/notifier"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/transactions"
@@ -49,7 +52,8 @@ type Config struct {
 	// Host is the address the HTTP APIs listen on (default DefaultHost).
 	Host string
 	// BasePort is the first port: the services listen on BasePort,
-	// BasePort+1, ... (see Services); the webhook sink on BasePort+8.
+	// BasePort+1, ... (in the order of the listing); the metrics on BasePort+7
+	// (MetricsPort), the webhook sink on BasePort+8.
 	// Default DefaultBasePort; negative: any free ports.
 	BasePort int
 	// DatabaseURL is the database (default: a SQLite file in a temporary
@@ -105,18 +109,65 @@ type service struct {
 	url        string
 }
 
+// MetricsPort is the offset from Config.BasePort of the listener that serves
+// GET /metrics: every service's broker metrics, in the Prometheus text
+// format.
+const MetricsPort = 7
+
+// Demo is the services that Start started. Close stops them.
+type Demo struct {
+	cfg     Config
+	ctx     context.Context // ends when Close is called or a service fails
+	cancel  context.CancelFunc
+	sink    *webhooksink.Sink
+	urls    map[string]string
+	wg      sync.WaitGroup
+	errc    chan error
+	cleanup []func() error // run by Close in reverse order
+	close   sync.Once
+	err     error // Close's
+}
+
 // Run starts every service, prints where each listens, and serves until ctx
 // ends (returning nil) — or, with Config.Scenario, runs the scenario and
 // returns nil when every expected event arrived, an error naming what was
 // missing otherwise. The services are stopped before Run returns.
 func Run(ctx context.Context, cfg Config) (err error) {
-	cfg.setDefaults()
-	log := cfg.Logger
-	tmp, err := os.MkdirTemp("", "switchyard-demo-")
+	d, err := Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { err = errors.Join(err, d.Close()) }()
+	if !d.cfg.Scenario {
+		printTry(d.cfg.Out, d.urls)
+		<-d.ctx.Done()
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	return d.Scenario(sctx)
+}
+
+// Start starts every service, each on a broker handle of its own (opened
+// from Config.PubSubURL and instrumented with otelpubsub, all recording to
+// one MeterProvider served at GET /metrics), waits until each answers
+// /healthz, and prints where each listens. The services run until ctx ends
+// or Close is called; the caller must call Close.
+func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
+	cfg.setDefaults()
+	log := cfg.Logger
+	ctx, cancel := context.WithCancel(ctx)
+	d := &Demo{cfg: cfg, ctx: ctx, cancel: cancel, urls: map[string]string{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.Close())
+		}
+	}()
+	tmp, err := os.MkdirTemp("", "switchyard-demo-")
+	if err != nil {
+		return nil, err
+	}
+	d.onClose(func() error { return os.RemoveAll(tmp) })
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(tmp, "transactions.db")
 	}
@@ -125,23 +176,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	store, err := txstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer store.Close()
+	d.onClose(store.Close)
 	if _, err := store.Seed(ctx, cfg.Seed, nil); err != nil {
-		return err
+		return nil, err
 	}
 	files, err := storage.Open(cfg.StorageURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	metrics, err := telemetry.NewMetrics()
+	if err != nil {
+		return nil, err
+	}
+	d.onClose(func() error { return metrics.Shutdown(context.Background()) })
 
 	ns := cfg.Namespace
-	sink := webhooksink.New(log)
+	d.sink = webhooksink.New(log)
 	sinkURL := "" // set once listening, before the notifier starts
 	svcs := []*service{
 		{name: "webhook-sink", port: 8, what: "GET /api/webhooks (receives the notifier's calls)", run: func(ctx context.Context, _ pubsub.Broker, ln net.Listener) error {
-			return webhooksink.Run(ctx, webhooksink.Deps{Sink: sink, Listener: ln, Logger: log})
+			return webhooksink.Run(ctx, webhooksink.Deps{Sink: d.sink, Listener: ln, Logger: log})
+		}},
+		{name: "metrics", port: MetricsPort, what: "GET /metrics (Prometheus: every service's broker metrics)", run: func(ctx context.Context, _ pubsub.Broker, ln net.Listener) error {
+			mux := http.NewServeMux()
+			health.Register(mux)
+			mux.Handle("GET /metrics", metrics.Handler)
+			return httpx.Serve(ctx, ln, mux, log)
 		}},
 		{name: "audit", port: 1, what: "GET /api/audit?user_id=U, GET /api/deadletters", run: func(ctx context.Context, b pubsub.Broker, ln net.Listener) error {
 			return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: ns, Listener: ln, Logger: log})
@@ -162,61 +224,89 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}},
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(svcs))
-	defer func() {
-		cancel()
-		wg.Wait()
-		close(errc)
-		for e := range errc {
+	d.errc = make(chan error, len(svcs))
+	d.onClose(func() error {
+		d.cancel()
+		d.wg.Wait()
+		close(d.errc)
+		var err error
+		for e := range d.errc {
 			err = errors.Join(err, e)
 		}
-	}()
+		return err
+	})
 	for _, s := range svcs {
 		ln, err := listen(cfg, s.port)
 		if err != nil {
-			return fmt.Errorf("demo: %s: %w", s.name, err)
+			return nil, fmt.Errorf("demo: %s: %w", s.name, err)
 		}
 		s.url = "http://" + ln.Addr().String()
 		if s.name == "webhook-sink" {
 			sinkURL = s.url
 		}
-		b, err := cmdutil.OpenBroker(ctx, cfg.PubSubURL, otelpubsub.WithLogger(log))
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("demo: %w", err)
+		var b pubsub.Broker
+		if s.name != "webhook-sink" && s.name != "metrics" {
+			b, err = cmdutil.OpenBroker(ctx, cfg.PubSubURL, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
+			if err != nil {
+				_ = ln.Close()
+				return nil, fmt.Errorf("demo: %w", err)
+			}
 		}
-		wg.Add(1)
+		d.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer b.Close()
+			defer d.wg.Done()
+			if b != nil {
+				defer b.Close()
+			}
 			if err := s.run(ctx, b, ln); err != nil {
-				errc <- fmt.Errorf("demo: %s: %w", s.name, err)
-				cancel()
+				d.errc <- fmt.Errorf("demo: %s: %w", s.name, err)
+				d.cancel()
 			}
 		}()
 		// Start in order: consumers are subscribed before producers serve.
 		if err := waitReady(ctx, s.url); err != nil {
-			return fmt.Errorf("demo: %s did not start: %w", s.name, err)
+			return nil, fmt.Errorf("demo: %s did not start: %w", s.name, err)
 		}
 	}
-	byName := map[string]string{}
 	fmt.Fprintf(cfg.Out, "Switchyard demo: every service in one process on %s, database %s\n", redact.URL(cfg.PubSubURL), redact.URL(cfg.DatabaseURL))
 	listing := slices.SortedFunc(slices.Values(svcs), func(a, b *service) int { return a.port - b.port })
 	for _, s := range listing {
-		byName[s.name] = s.url
+		d.urls[s.name] = s.url
 		fmt.Fprintf(cfg.Out, "  %-13s %-24s %s\n", s.name, s.url, s.what)
 	}
-	if !cfg.Scenario {
-		printTry(cfg.Out, byName)
-		<-ctx.Done()
-		return nil
-	}
-	sctx, scancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer scancel()
-	return runScenario(sctx, cfg.Out, byName, sink)
+	return d, nil
+}
+
+// onClose adds f to what Close does, before what was added earlier.
+func (d *Demo) onClose(f func() error) { d.cleanup = append(d.cleanup, f) }
+
+// URL returns the base URL of the service named name ("activity", "audit",
+// "analytics", "notifier", "transactions", "exporter-1", "exporter-2",
+// "webhook-sink", or "metrics"), empty for another name.
+func (d *Demo) URL(name string) string { return d.urls[name] }
+
+// Scenario runs the scripted flow against the services and returns nil when
+// every expected event arrived before ctx ended, an error naming what was
+// missing otherwise. It stops early when a service fails.
+func (d *Demo) Scenario(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(d.ctx, cancel)
+	defer stop()
+	return runScenario(ctx, d.cfg.Out, d.urls, d.sink)
+}
+
+// Close stops the services, waiting for each to finish, closes the
+// database and removes the temporary directory. It returns the errors of
+// services that failed. It is idempotent.
+func (d *Demo) Close() error {
+	d.close.Do(func() {
+		d.cancel()
+		for i := len(d.cleanup) - 1; i >= 0; i-- {
+			d.err = errors.Join(d.err, d.cleanup[i]())
+		}
+	})
+	return d.err
 }
 
 func exporterRun(ns events.Namespace, store *txstore.Store, files storage.Storage, name string, log *slog.Logger) func(context.Context, pubsub.Broker, net.Listener) error {
@@ -267,6 +357,8 @@ Try (Ctrl-C stops the demo):
   curl -s -X POST %[5]s/api/Export -H 'Content-Type: application/json' -d '{"StartDate":"2025-01-01","EndDate":"2025-03-31","CallbackUrl":"%[4]s/hooks/export"}'
   curl -s '%[5]s/api/Export/Status?RID=<RID>'
   curl -s '%[5]s/api/Export/Download?RID=<RID>' | head
+  curl -s %[1]s/readyz                     # every service: /healthz (alive), /readyz (broker and database answer)
+  curl -s %[6]s/metrics | grep -E '^(messaging_client|switchyard)_'   # Prometheus
 
-`, u["activity"], u["audit"], u["analytics"], u["webhook-sink"], u["transactions"])
+`, u["activity"], u["audit"], u["analytics"], u["webhook-sink"], u["transactions"], u["metrics"])
 }

@@ -14,6 +14,7 @@
 //	GET /api/deadletters  the events this group gave up on
 //	GET /healthz          liveness: 200 "ok"
 //	GET /readyz           readiness: 200 when the broker and the database answer a ping, else 503
+//	GET /metrics          when Deps.Metrics is set
 //
 // Run it with Run; the binary is examples/cmd/exporter.
 package exporter

@@ -64,6 +64,9 @@ type Deps struct {
 	Listener net.Listener
 	// Addr is the listen address when Listener is nil (default ":http").
 	Addr string
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the worker's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -106,7 +109,7 @@ func (d *Deps) setDefaults() error {
 }
 
 // Run creates the notifier's groups, joins the exporter group and serves
-// the probes and the dead letters until ctx ends; it then stops taking
+// the probes, the dead letters (and Metrics) until ctx ends; it then stops taking
 // exports and waits for those running. It returns nil after a clean
 // shutdown.
 func Run(ctx context.Context, deps Deps) error {
@@ -149,6 +152,9 @@ func Run(ctx context.Context, deps Deps) error {
 	deps.Logger.Info("exporter running", "addr", ln.Addr().String(), "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
+	if deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics)
+	}
 	mux.Handle("GET /api/deadletters", dead)
 	return httpx.Serve(ctx, ln, mux, deps.Logger)
 }

@@ -17,6 +17,7 @@
 //	GET /api/deadletters    the events this group gave up on
 //	GET /healthz            liveness: 200 "ok"
 //	GET /readyz             readiness: 200 when the broker answers its Ping, else 503
+//	GET /metrics            when Deps.Metrics is set
 //
 // Run it with Run; the binary is examples/cmd/notifier.
 package notifier

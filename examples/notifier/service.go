@@ -43,6 +43,9 @@ type Deps struct {
 	Listener net.Listener
 	// Addr is the listen address when Listener is nil (default ":http").
 	Addr string
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -141,6 +144,9 @@ func Run(ctx context.Context, deps Deps) error {
 	deps.Logger.Info("notifier API listening", "addr", ln.Addr().String(), "group", deps.Group, "welcome_webhook", deps.WelcomeWebhookURL)
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(deps.Subscriber))
+	if deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics)
+	}
 	mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
 		sent := append([]Notification{}, s.sent...)

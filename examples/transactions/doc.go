@@ -17,6 +17,7 @@
 //	GET  /api/Export/Download?RID=... → 200 text/csv once completed
 //	GET  /healthz  liveness: 200 "ok"
 //	GET  /readyz   readiness: 200 when the broker and the database answer a ping, else 503
+//	GET  /metrics  when Deps.Metrics is set
 //
 // The request row is written before export.requested is published, and a
 // sweeper republishes, on a schedule, the pending requests whose event never

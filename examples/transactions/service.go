@@ -64,6 +64,9 @@ type Deps struct {
 	Addr string
 	// MaxBodyBytes limits request bodies (default httpx.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// Metrics, when not nil, is served at GET /metrics (the binaries serve
+	// their broker's metrics there in the Prometheus format).
+	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -133,6 +136,9 @@ type service struct {
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
 	health.Register(mux, health.Broker(s.Publisher), health.Database(s.Store.DB()))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.HandleFunc("GET /api/Export", s.exportSync)
 	mux.HandleFunc("POST /api/Export", s.requestExport)
 	mux.HandleFunc("GET /api/Export/Status", s.status)

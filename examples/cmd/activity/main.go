@@ -21,6 +21,6 @@ func main() {
 			return err
 		}
 		defer b.Close()
-		return activity.Run(ctx, activity.Deps{Publisher: b, Namespace: c.NS(), Addr: c.Addr, Logger: log})
+		return activity.Run(ctx, activity.Deps{Publisher: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

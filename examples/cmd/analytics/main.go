@@ -24,6 +24,6 @@ func main() {
 			return err
 		}
 		defer b.Close()
-		return analytics.Run(ctx, analytics.Deps{Subscriber: b, Namespace: c.NS(), Instance: *instance, Addr: c.Addr, Logger: log})
+		return analytics.Run(ctx, analytics.Deps{Subscriber: b, Namespace: c.NS(), Instance: *instance, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

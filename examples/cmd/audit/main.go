@@ -21,6 +21,6 @@ func main() {
 			return err
 		}
 		defer b.Close()
-		return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Logger: log})
+		return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

@@ -1,6 +1,7 @@
 // Command demo runs every example service in one process on mem:// (or
 // PUBSUB_URL), with a SQLite database in a temporary directory, and prints
-// where each HTTP API listens; the services' logs show the events flowing.
+// where each HTTP API listens, and where GET /metrics serves every service's
+// broker metrics for Prometheus; the services' logs show the events flowing.
 //
 //	go run ./examples/cmd/demo              # serve until Ctrl-C
 //	go run ./examples/cmd/demo -scenario    # scripted run: exit 0 when every expected event arrived
@@ -27,7 +28,7 @@ func main() {
 	flag.StringVar(&cfg.PubSubURL, "pubsub-url", cmdutil.Env("PUBSUB_URL", demo.DefaultPubSubURL), "broker URL (env PUBSUB_URL)")
 	ns := flag.String("namespace", cmdutil.Env("PUBSUB_NAMESPACE", ""), "prefix of every topic name (env PUBSUB_NAMESPACE)")
 	flag.StringVar(&cfg.Host, "host", demo.DefaultHost, "address the HTTP APIs listen on")
-	port := flag.Int("port", demo.DefaultBasePort, "first port: activity on it, then audit, analytics, notifier, transactions, exporter-1, exporter-2; webhook sink on port+8 (-1: free ports; -scenario defaults to free ports)")
+	port := flag.Int("port", demo.DefaultBasePort, "first port: activity on it, then audit, analytics, notifier, transactions, exporter-1, exporter-2; metrics on port+7, webhook sink on port+8 (-1: free ports; -scenario defaults to free ports)")
 	flag.StringVar(&cfg.DatabaseURL, "db", os.Getenv("DATABASE_URL"), "database (env DATABASE_URL; default: SQLite in a temporary directory)")
 	flag.IntVar(&cfg.Seed, "seed", demo.DefaultSeed, "sample transactions in an empty database")
 	flag.DurationVar(&cfg.Timeout, "timeout", demo.DefaultTimeout, "how long -scenario waits for the expected events")

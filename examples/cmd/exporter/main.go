@@ -38,6 +38,6 @@ func main() {
 		}
 		defer b.Close()
 		return exporter.Run(ctx, exporter.Deps{Broker: b, Store: store, Storage: files, Namespace: c.NS(),
-			Worker: *worker, Concurrency: *concurrency, Addr: c.Addr, Logger: log})
+			Worker: *worker, Concurrency: *concurrency, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

@@ -24,6 +24,6 @@ func main() {
 			return err
 		}
 		defer b.Close()
-		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, Addr: c.Addr, Logger: log})
+		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

@@ -54,6 +54,6 @@ func main() {
 		}
 		defer b.Close()
 		return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: c.NS(),
-			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Logger: log})
+			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

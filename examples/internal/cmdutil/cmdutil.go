@@ -1,6 +1,7 @@
 // Package cmdutil is the little that the example binaries share: flags
 // defaulting to environment variables, a logger, a signal-bound context, and
-// the broker from PUBSUB_URL, instrumented with OpenTelemetry (otelpubsub).
+// the broker from PUBSUB_URL, instrumented with OpenTelemetry (otelpubsub)
+// and its metrics served for Prometheus.
 package cmdutil
 
 import (
@@ -8,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/telemetry"
 	"github.com/switchyard-go/switchyard/internal/redact"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
@@ -50,6 +53,8 @@ type Common struct {
 	Namespace string
 	Addr      string
 	LogLevel  string
+
+	metrics *telemetry.Metrics // set by OpenBroker
 }
 
 // Register adds -pubsub-url (PUBSUB_URL), -namespace (PUBSUB_NAMESPACE),
@@ -88,9 +93,17 @@ func OpenBroker(ctx context.Context, url string, opts ...otelpubsub.Option) (pub
 }
 
 // OpenBroker opens PubSubURL with the package's OpenBroker, logging where
-// (without the password).
+// (without the password). Its metrics go to a MeterProvider of the
+// binary's own, served by Metrics.
 func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broker, error) {
-	b, err := OpenBroker(ctx, c.PubSubURL, otelpubsub.WithLogger(log))
+	if c.metrics == nil {
+		m, err := telemetry.NewMetrics()
+		if err != nil {
+			return nil, err
+		}
+		c.metrics = m
+	}
+	b, err := OpenBroker(ctx, c.PubSubURL, otelpubsub.WithMeterProvider(c.metrics.Provider), otelpubsub.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +112,16 @@ func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broke
 		log.Warn("mem:// is a broker inside this process: other processes do not see its events; use amqp:// or gcppubsub:// to connect separate binaries, or run examples/cmd/demo")
 	}
 	return b, nil
+}
+
+// Metrics returns the handler of GET /metrics: the broker's metrics (see
+// otelpubsub) and the Go runtime's, in the Prometheus text format. It is
+// nil before OpenBroker.
+func (c *Common) Metrics() http.Handler {
+	if c.metrics == nil {
+		return nil
+	}
+	return c.metrics.Handler
 }
 
 // Main runs run with a context cancelled by SIGINT or SIGTERM, and exits 1
