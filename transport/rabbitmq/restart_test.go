@@ -250,6 +250,10 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 		len(want), nFailed.Load(), failedErr.Load(), len(want)-len(lost)+extra, duplicates, extra)
 	assert.Empty(t, lost, "lost: confirmed but never delivered")
 	assert.GreaterOrEqual(t, len(want), 4000)
-	require.NoError(t, pubBroker.Ping(ctx))
-	require.NoError(t, subBroker.Ping(ctx))
+	// Idle connections (the publisher's consume connection, the
+	// subscriber's publish connection) come back at their next attempt,
+	// within the 5s backoff cap.
+	for _, b := range []*Broker{pubBroker, subBroker} {
+		require.Eventually(t, func() bool { return b.Ping(ctx) == nil }, 20*time.Second, 50*time.Millisecond, "both connections of both brokers are back")
+	}
 }
