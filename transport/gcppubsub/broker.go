@@ -185,7 +185,8 @@ func resumeFailed(pub *gpubsub.Publisher, msgs []*pubsub.Message, results []*gpu
 
 // publisher returns the client's publisher for the topic at path, made on
 // first use with message ordering enabled (required to publish with ordering
-// keys; messages without a key are still sent concurrently).
+// keys; messages without a key are still sent concurrently) and otherwise
+// the client's default settings but for the count threshold.
 func (b *Broker) publisher(path string) *gpubsub.Publisher {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
@@ -193,6 +194,10 @@ func (b *Broker) publisher(path string) *gpubsub.Publisher {
 	if p == nil {
 		p = b.client.Publisher(path)
 		p.EnableMessageOrdering = true
+		// Requests of up to 1,000 messages rather than 100: a large batch
+		// takes a tenth of the round-trips. Small publishes still go out
+		// after the 10ms delay threshold.
+		p.PublishSettings.CountThreshold = gpubsub.MaxPublishRequestCount
 		b.publishers[path] = p
 	}
 	return p

@@ -126,7 +126,8 @@
 // message's result before publishing the next (about 90 messages/s against
 // pstest): Publish hands the whole batch to the client's batching publisher
 // and then waits for all results, so batches and concurrent calls share
-// publish requests. The benchmark in this package compares it with the raw
+// publish requests (of up to 1,000 messages or 1 MB, sent after at most
+// 10ms). The benchmark in this package compares it with the raw
 // client and with watermill-googlecloud. After a failed publish with an
 // ordering key the client pauses the key; Publish resumes it, so the next
 // call can retry.
