@@ -1,9 +1,3 @@
-//go:build watermillamqp
-
-// The watermill-amqp reference benchmark needs watermill-amqp's own
-// dependencies (cenkalti/backoff/v3, hashicorp/go-multierror) in go.mod;
-// build it with -tags watermillamqp once they are there.
-
 package rabbitmq
 
 import (

@@ -1,3 +1,8 @@
+//go:build brokerrestart
+
+// The broker-restart test stops the shared RabbitMQ for seconds at a time, so
+// it is built only with -tags brokerrestart and run alone: .ci/run runs it
+// after the other tests, so that no other package's test meets the outage.
 package rabbitmq
 
 import (
