@@ -71,6 +71,10 @@
 //     codec; an empty value stays a header); on delivery content_type comes
 //     back as metadata "content-type". Header values of other types, from
 //     other clients, are formatted as text.
+//   - CloudEvents attributes (metadata "ce-id", "ce-type", ..., set by typed
+//     topics) are headers "cloudEvents:id", "cloudEvents:type", ..., the
+//     CloudEvents AMQP binding, so CloudEvents SDKs read them; metadata may
+//     not use the "cloudEvents:" prefix itself.
 //   - Message.Key is the header "x-switchyard-key" (absent when empty).
 //   - The header "x-switchyard-attempt" is set on retry copies (see below).
 //     Metadata may not use it, "x-switchyard-key", nor the headers RabbitMQ
@@ -122,7 +126,7 @@
 // are rounded up to buckets of ceil(2^(i/2)) milliseconds (1, 2, 3, 4, 6, 8,
 // 12, 16, 23, 32, 46, 64, 91, 128, 182, 256, ... ms), so a retry waits at
 // least the delay asked for and at most √2 times as long plus 1ms (the
-// rounding to whole milliseconds), and the default backoff (50ms to 30s
+// rounding to whole milliseconds), and the default backoff (100ms to 30s
 // with jitter) uses 19 retry queues per group at most; delays are capped at
 // 24 hours. One TTL per queue means no head-of-line blocking:
 // messages of one bucket expire in the order they entered it. If the copy

@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -37,7 +38,29 @@ var brokerHeaders = map[string]bool{
 
 // reservedHeader reports whether metadata key k would collide with a header
 // of the transport or the broker.
-func reservedHeader(k string) bool { return k == headerKey || k == headerAttempt || brokerHeaders[k] }
+func reservedHeader(k string) bool {
+	return k == headerKey || k == headerAttempt || brokerHeaders[k] || strings.HasPrefix(k, headerCloudEvents)
+}
+
+// headerCloudEvents prefixes CloudEvents attributes in the AMQP binding of
+// CloudEvents: metadata "ce-id" travels as header "cloudEvents:id".
+const headerCloudEvents = "cloudEvents:"
+
+// headerName is the AMQP header that carries metadata key k.
+func headerName(k string) string {
+	if rest, ok := strings.CutPrefix(k, pubsub.MetadataCloudEventsPrefix); ok {
+		return headerCloudEvents + rest
+	}
+	return k
+}
+
+// metadataKey is the metadata key that AMQP header h carries.
+func metadataKey(h string) string {
+	if rest, ok := strings.CutPrefix(h, headerCloudEvents); ok {
+		return pubsub.MetadataCloudEventsPrefix + rest
+	}
+	return h
+}
 
 // maxShortString is the longest AMQP short string: message_id, content_type
 // and header names are short strings.
@@ -52,8 +75,8 @@ func checkMessage(m *pubsub.Message) error {
 		switch {
 		case reservedHeader(k):
 			return fmt.Errorf("metadata key %q is reserved for the transport or RabbitMQ", k)
-		case len(k) > maxShortString:
-			return fmt.Errorf("metadata key %.20q... is %d bytes, AMQP header names hold at most %d", k, len(k), maxShortString)
+		case len(headerName(k)) > maxShortString:
+			return fmt.Errorf("metadata key %.20q... is %d bytes, AMQP header names hold at most %d", k, len(headerName(k)), maxShortString)
 		case k == pubsub.MetadataContentType && len(v) > maxShortString:
 			return fmt.Errorf("metadata %q is %d bytes, AMQP content_type holds at most %d", k, len(v), maxShortString)
 		}
@@ -75,7 +98,7 @@ func toPublishing(m *pubsub.Message) amqp.Publishing {
 			contentType = v
 			continue
 		}
-		h[k] = v
+		h[headerName(k)] = v
 	}
 	if m.Key != "" {
 		h[headerKey] = m.Key
@@ -114,7 +137,7 @@ func fromDelivery(d *amqp.Delivery) *pubsub.Message {
 			}
 		case brokerHeaders[k]:
 		default:
-			m.Metadata[k] = headerString(v)
+			m.Metadata[metadataKey(k)] = headerString(v)
 		}
 	}
 	if d.ContentType != "" {

@@ -124,3 +124,21 @@ func TestCheckMessage(t *testing.T) {
 	}
 	assert.NoError(t, checkMessage(&pubsub.Message{ID: strings.Repeat("i", 255), Metadata: map[string]string{strings.Repeat("k", 255): strings.Repeat("v", 1000)}}))
 }
+
+func TestCloudEventsBinding(t *testing.T) {
+	m := &pubsub.Message{ID: "e1", Metadata: map[string]string{
+		pubsub.MetadataCEID: "e1", pubsub.MetadataCEType: "user.activity", pubsub.MetadataCESpecVersion: "1.0",
+		pubsub.MetadataContentType: "application/json", "plain": "p",
+	}}
+	require.NoError(t, checkMessage(m))
+	p := toPublishing(m)
+	assert.Equal(t, amqp.Table{"cloudEvents:id": "e1", "cloudEvents:type": "user.activity", "cloudEvents:specversion": "1.0", "plain": "p"}, p.Headers,
+		"AMQP binding of CloudEvents: attributes as cloudEvents: headers")
+	assert.Equal(t, "application/json", p.ContentType, "datacontenttype is content_type")
+	d := deliver(p, false, nil)
+	assert.Equal(t, m.Metadata, fromDelivery(&d).Metadata)
+
+	err := checkMessage(&pubsub.Message{Metadata: map[string]string{"cloudEvents:id": "x"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `metadata key "cloudEvents:id" is reserved`)
+}
