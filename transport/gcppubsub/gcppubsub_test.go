@@ -1,5 +1,3 @@
-//go:build gcppubsub_pstest
-
 package gcppubsub_test
 
 import (

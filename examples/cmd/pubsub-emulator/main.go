@@ -1,5 +1,3 @@
-//go:build gcppubsub_pstest
-
 // Command pubsub-emulator runs pstest, the in-memory Pub/Sub fake of
 // cloud.google.com/go/pubsub/v2, as a gRPC server on a port, so that the
 // example services can run on gcppubsub:// across processes without a Google
