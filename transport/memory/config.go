@@ -9,9 +9,10 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultMaxMessageBytes is Google Cloud Pub/Sub's limit, the smallest of
-	// this module's brokers, so code tested on memory fits them all.
-	DefaultMaxMessageBytes = 10 << 20
+	// DefaultMaxMessageBytes is Google Cloud Pub/Sub's limit of 10 MB, the
+	// smallest of this module's brokers, so that what memory accepts the
+	// others accept too (Pub/Sub's own measure also counts encoding).
+	DefaultMaxMessageBytes = 10_000_000
 	DefaultGroupCapacity   = 100_000
 )
 
@@ -24,7 +25,7 @@ type Config struct {
 	// GroupCapacity.
 	Name string
 	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish
-	// accepts. Default DefaultMaxMessageBytes (10 MiB).
+	// accepts. Default DefaultMaxMessageBytes (10 MB).
 	MaxMessageBytes int
 	// GroupCapacity is how many messages one group holds at most: waiting,
 	// in flight and in backoff. Publish blocks while any group of the topic

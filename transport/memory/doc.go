@@ -33,7 +33,7 @@
 // # Errors
 //
 // Publish returns pubsub.ErrMessageTooLarge for a message over
-// Config.MaxMessageBytes (10 MiB by default, Pub/Sub's limit) or a batch
+// Config.MaxMessageBytes (10 MB by default, Pub/Sub's limit) or a batch
 // over Config.GroupCapacity, the usual pubsub validation errors, the
 // context's error while blocked, and pubsub.ErrClosed after Close.
 package memory
