@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -50,4 +51,38 @@ func (c SubscribeConfig) Backoff(attempt int) time.Duration {
 	}
 	d = min(d, c.BackoffMax)
 	return d/2 + jitter(d/2)
+}
+
+// CheckBatch validates the messages of a Publish call for a transport before
+// any I/O: none may be nil (ErrInvalidMessage), none may have a Size over
+// maxBytes (ErrMessageTooLarge; maxBytes 0 means no limit), and check, when
+// not nil, says why the transport cannot carry one (ErrInvalidMessage).
+// Errors start with transport's name and say which message of the batch and
+// which topic.
+func CheckBatch(transport, topic string, msgs []*Message, maxBytes int, check func(*Message) error) error {
+	for i, m := range msgs {
+		where := fmt.Sprintf("%s: message %d of %d to %s", transport, i+1, len(msgs), topic)
+		if m == nil {
+			return fmt.Errorf("%s is nil: %w", where, ErrInvalidMessage)
+		}
+		if n := m.Size(); maxBytes > 0 && n > maxBytes {
+			return fmt.Errorf("%s is %d bytes, over the limit of %d (max_message_bytes): %w", where, n, maxBytes, ErrMessageTooLarge)
+		}
+		if check != nil {
+			if err := check(m); err != nil {
+				return fmt.Errorf("%s: %s: %w", where, err, ErrInvalidMessage)
+			}
+		}
+	}
+	return nil
+}
+
+// AssignIDs sets a new ID (NewID) on every message whose ID is empty, as
+// Publish promises.
+func AssignIDs(msgs []*Message) {
+	for _, m := range msgs {
+		if m.ID == "" {
+			m.ID = NewID()
+		}
+	}
 }

@@ -281,3 +281,23 @@ func TestConcurrencyBound(t *testing.T) {
 	f.waitSettled(t, 6)
 	assert.Equal(t, 3, peak)
 }
+
+func TestCheckBatch(t *testing.T) {
+	ok := &pubsub.Message{ID: "1", Payload: []byte("12345")}
+	assert.NoError(t, pubsub.CheckBatch("x", "t", []*pubsub.Message{ok}, 6, nil))
+	assert.NoError(t, pubsub.CheckBatch("x", "t", []*pubsub.Message{ok}, 0, nil), "0: no limit")
+	err := pubsub.CheckBatch("x", "t", []*pubsub.Message{ok, nil}, 0, nil)
+	assert.EqualError(t, err, "x: message 2 of 2 to t is nil: pubsub: invalid message")
+	assert.ErrorIs(t, err, pubsub.ErrInvalidMessage)
+	err = pubsub.CheckBatch("x", "t", []*pubsub.Message{ok}, 5, nil)
+	assert.EqualError(t, err, "x: message 1 of 1 to t is 6 bytes, over the limit of 5 (max_message_bytes): pubsub: message too large")
+	err = pubsub.CheckBatch("x", "t", []*pubsub.Message{ok}, 0, func(*pubsub.Message) error { return errors.New("no good") })
+	assert.EqualError(t, err, "x: message 1 of 1 to t: no good: pubsub: invalid message")
+}
+
+func TestAssignIDs(t *testing.T) {
+	a, b := &pubsub.Message{}, &pubsub.Message{ID: "keep"}
+	pubsub.AssignIDs([]*pubsub.Message{a, b})
+	assert.Len(t, a.ID, 32)
+	assert.Equal(t, "keep", b.ID)
+}

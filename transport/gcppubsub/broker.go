@@ -108,11 +108,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	if err := b.admin.ensureTopic(ctx, path); err != nil {
 		return err
 	}
-	for _, m := range msgs {
-		if m.ID == "" {
-			m.ID = pubsub.NewID()
-		}
-	}
+	pubsub.AssignIDs(msgs)
 	pub := b.publisher(path)
 	failed, first, err := publishAll(ctx, pub, msgs)
 	if err != nil {

@@ -66,19 +66,12 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	if len(msgs) > b.hub.cfg.GroupCapacity {
 		return fmt.Errorf("memory: batch of %d messages is more than a group holds (%d): %w", len(msgs), b.hub.cfg.GroupCapacity, pubsub.ErrMessageTooLarge)
 	}
-	for i, m := range msgs {
-		if m == nil {
-			return fmt.Errorf("memory: message %d of %d is nil: %w", i+1, len(msgs), pubsub.ErrInvalidMessage)
-		}
-		if n := m.Size(); n > b.hub.cfg.MaxMessageBytes {
-			return fmt.Errorf("memory: message %d of %d to %s is %d bytes, over the limit of %d: %w", i+1, len(msgs), topic, n, b.hub.cfg.MaxMessageBytes, pubsub.ErrMessageTooLarge)
-		}
+	if err := pubsub.CheckBatch("memory", topic, msgs, b.hub.cfg.MaxMessageBytes, nil); err != nil {
+		return err
 	}
+	pubsub.AssignIDs(msgs)
 	stored := make([]*pubsub.Message, len(msgs))
 	for i, m := range msgs {
-		if m.ID == "" {
-			m.ID = pubsub.NewID()
-		}
 		c := m.Clone()
 		c.Attempt = 0
 		stored[i] = c

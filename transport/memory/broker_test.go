@@ -74,7 +74,7 @@ func TestOversizeErrorNamesTheLimit(t *testing.T) {
 	b := newBroker(t, memory.Config{MaxMessageBytes: 10})
 	err := b.Publish(context.Background(), "t", &pubsub.Message{ID: "12345", Payload: []byte("123456")})
 	require.ErrorIs(t, err, pubsub.ErrMessageTooLarge)
-	assert.EqualError(t, err, "memory: message 1 of 1 to t is 11 bytes, over the limit of 10: pubsub: message too large")
+	assert.EqualError(t, err, "memory: message 1 of 1 to t is 11 bytes, over the limit of 10 (max_message_bytes): pubsub: message too large")
 	assert.NoError(t, b.Publish(context.Background(), "t", &pubsub.Message{ID: "12345", Payload: []byte("12345")}), "exactly the limit")
 }
 

@@ -112,25 +112,15 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Mess
 	if err := validateTopic(topic); err != nil {
 		return err
 	}
-	for i, m := range msgs {
-		if m == nil {
-			return fmt.Errorf("rabbitmq: message %d of %d is nil: %w", i+1, len(msgs), pubsub.ErrInvalidMessage)
-		}
-		if n := m.Size(); n > b.cfg.MaxMessageBytes {
-			return fmt.Errorf("rabbitmq: message %d of %d to %s is %d bytes, over the limit of %d (max_message_bytes): %w", i+1, len(msgs), topic, n, b.cfg.MaxMessageBytes, pubsub.ErrMessageTooLarge)
-		}
-		if err := checkMessage(m); err != nil {
-			return fmt.Errorf("rabbitmq: message %d of %d to %s: %s: %w", i+1, len(msgs), topic, err, pubsub.ErrInvalidMessage)
-		}
+	if err := pubsub.CheckBatch("rabbitmq", topic, msgs, b.cfg.MaxMessageBytes, checkMessage); err != nil {
+		return err
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
+	pubsub.AssignIDs(msgs)
 	out := make([]amqp.Publishing, len(msgs))
 	for i, m := range msgs {
-		if m.ID == "" {
-			m.ID = pubsub.NewID()
-		}
 		out[i] = toPublishing(m)
 	}
 	return b.withTimeout(ctx, "publish to "+topic, func(ctx context.Context) error {
