@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -57,10 +58,7 @@ func (d *Deps) setDefaults() error {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "activity")
+	d.Logger = service.Logger(d.Logger, "service", "activity")
 	return nil
 }
 
@@ -71,29 +69,17 @@ func Run(ctx context.Context, deps Deps) error {
 		return err
 	}
 	topic := deps.Namespace.UserActivity()
-	if gc, ok := deps.Publisher.(pubsub.GroupCreator); ok {
-		for _, g := range deps.Groups {
-			if err := gc.CreateGroup(ctx, topic.Name(), g); err != nil {
-				return fmt.Errorf("activity: create group %s on %s: %w", g, topic.Name(), err)
-			}
-		}
-	}
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
+	if err := service.CreateGroups(ctx, deps.Publisher, deps.Groups, topic.Name()); err != nil {
 		return fmt.Errorf("activity: %w", err)
 	}
-	deps.Logger.Info("activity API listening", "addr", ln.Addr().String(), "topic", topic.Name())
-	return httpx.Serve(ctx, ln, routes(deps), deps.Logger)
+	srv := service.Server{Name: "activity", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, routes(deps), "activity API listening", "topic", topic.Name())
 }
 
 // routes returns the service's HTTP API for deps, defaults set.
 func routes(deps Deps) http.Handler {
 	topic := deps.Namespace.UserActivity()
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(deps.Publisher))
-	if deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics)
-	}
+	mux := service.Mux(deps.Metrics, health.Broker(deps.Publisher))
 	mux.HandleFunc("POST /api/activity", func(w http.ResponseWriter, r *http.Request) {
 		var a events.UserActivity
 		if err := httpx.DecodeJSON(w, r, deps.MaxBodyBytes, &a); err != nil {

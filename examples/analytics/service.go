@@ -10,9 +10,9 @@ import (
 	"os"
 
 	"github.com/switchyard-go/switchyard/examples/events"
-	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -55,10 +55,7 @@ func (d *Deps) setDefaults() error {
 	if d.Counter == nil {
 		d.Counter = NewCounter()
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "analytics", "instance", d.Instance)
+	d.Logger = service.Logger(d.Logger, "service", "analytics", "instance", d.Instance)
 	return nil
 }
 
@@ -70,29 +67,13 @@ func Run(ctx context.Context, deps Deps) error {
 		return err
 	}
 	topic := deps.Namespace.UserActivity()
-	dead := deadletters.New(deps.Group, deps.Logger)
-	opts := append([]pubsub.SubscribeOption{pubsub.WithLogger(deps.Logger)}, deps.SubscribeOptions...)
-	sub, err := topic.Subscribe(ctx, deps.Subscriber, deps.Group, handler(deps), opts...)
-	if err != nil {
-		return fmt.Errorf("analytics: subscribe to %s: %w", topic.Name(), err)
+	c := service.NewConsumer("analytics", deps.Subscriber, deps.Group, deps.Logger)
+	defer c.Close()
+	if err := service.Subscribe(ctx, c, topic, handler(deps), deps.SubscribeOptions...); err != nil {
+		return err
 	}
-	defer sub.Close()
-	dsub, err := dead.Watch(ctx, deps.Subscriber, topic.Name())
-	if err != nil {
-		return fmt.Errorf("analytics: %w", err)
-	}
-	defer dsub.Close()
 
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
-		return fmt.Errorf("analytics: %w", err)
-	}
-	deps.Logger.Info("analytics API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(deps.Subscriber))
-	if deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics)
-	}
+	mux := service.Mux(deps.Metrics, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, struct {
 			Instance string `json:"instance"`
@@ -100,8 +81,9 @@ func Run(ctx context.Context, deps Deps) error {
 			Stats
 		}{deps.Instance, deps.Group, deps.Counter.Snapshot(r.URL.Query().Get("user_id"))})
 	})
-	mux.Handle("GET /api/deadletters", dead)
-	return httpx.Serve(ctx, ln, mux, deps.Logger)
+	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	srv := service.Server{Name: "analytics", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, mux, "analytics API listening", "topic", topic.Name(), "group", deps.Group)
 }
 
 func handler(deps Deps) func(context.Context, events.UserActivity, *pubsub.Message) error {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
-	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -53,10 +53,7 @@ func (d *Deps) setDefaults() error {
 	if d.Store == nil {
 		d.Store = &MemoryStore{}
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "audit")
+	d.Logger = service.Logger(d.Logger, "service", "audit")
 	return nil
 }
 
@@ -68,32 +65,17 @@ func Run(ctx context.Context, deps Deps) error {
 		return err
 	}
 	topic := deps.Namespace.UserActivity()
-	dead := deadletters.New(deps.Group, deps.Logger)
-	opts := append([]pubsub.SubscribeOption{pubsub.WithLogger(deps.Logger)}, deps.SubscribeOptions...)
-	sub, err := topic.Subscribe(ctx, deps.Subscriber, deps.Group, handler(deps), opts...)
-	if err != nil {
-		return fmt.Errorf("audit: subscribe to %s: %w", topic.Name(), err)
+	c := service.NewConsumer("audit", deps.Subscriber, deps.Group, deps.Logger)
+	defer c.Close()
+	if err := service.Subscribe(ctx, c, topic, handler(deps), deps.SubscribeOptions...); err != nil {
+		return err
 	}
-	defer sub.Close()
-	dsub, err := dead.Watch(ctx, deps.Subscriber, topic.Name())
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	defer dsub.Close()
 
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	deps.Logger.Info("audit API listening", "addr", ln.Addr().String(), "topic", topic.Name(), "group", deps.Group)
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(deps.Subscriber))
-	if deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics)
-	}
+	mux := service.Mux(deps.Metrics, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/audit", listHandler(deps.Store))
-	mux.Handle("GET /api/deadletters", dead)
-	return httpx.Serve(ctx, ln, mux, deps.Logger)
+	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	srv := service.Server{Name: "audit", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, mux, "audit API listening", "topic", topic.Name(), "group", deps.Group)
 }
 
 // handler appends each event to the store; redeliveries of a stored message

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
-	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
-	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -101,10 +100,7 @@ func (d *Deps) setDefaults() error {
 	if d.ProgressEvery <= 0 {
 		d.ProgressEvery = DefaultProgressEvery
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "exporter", "worker", d.Worker)
+	d.Logger = service.Logger(d.Logger, "service", "exporter", "worker", d.Worker)
 	return errors.Join(errs...)
 }
 
@@ -118,45 +114,24 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 	ns := deps.Namespace
 	w := &worker{Deps: deps, completed: ns.ExportCompleted(), failed: ns.ExportFailed()}
-	if gc, ok := deps.Broker.(pubsub.GroupCreator); ok {
-		for _, topic := range []string{w.completed.Name(), w.failed.Name()} {
-			for _, g := range deps.Groups {
-				if err := gc.CreateGroup(ctx, topic, g); err != nil {
-					return fmt.Errorf("exporter: create group %s on %s: %w", g, topic, err)
-				}
-			}
-		}
+	if err := service.CreateGroups(ctx, deps.Broker, deps.Groups, w.completed.Name(), w.failed.Name()); err != nil {
+		return fmt.Errorf("exporter: %w", err)
 	}
 	requested := ns.ExportRequested()
 	opts := append([]pubsub.SubscribeOption{
 		pubsub.WithConcurrency(deps.Concurrency),
 		pubsub.WithMaxAttempts(deps.MaxAttempts),
-		pubsub.WithLogger(deps.Logger),
 	}, deps.SubscribeOptions...)
-	sub, err := requested.Subscribe(ctx, deps.Broker, deps.Group, w.handle, opts...)
-	if err != nil {
-		return fmt.Errorf("exporter: subscribe to %s: %w", requested.Name(), err)
+	c := service.NewConsumer("exporter", deps.Broker, deps.Group, deps.Logger)
+	defer c.Close()
+	if err := service.Subscribe(ctx, c, requested, w.handle, opts...); err != nil {
+		return err
 	}
-	defer sub.Close()
-	dead := deadletters.New(deps.Group, deps.Logger)
-	dsub, err := dead.Watch(ctx, deps.Broker, requested.Name())
-	if err != nil {
-		return fmt.Errorf("exporter: %w", err)
-	}
-	defer dsub.Close()
 
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
-		return fmt.Errorf("exporter: %w", err)
-	}
-	deps.Logger.Info("exporter running", "addr", ln.Addr().String(), "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
-	if deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics)
-	}
-	mux.Handle("GET /api/deadletters", dead)
-	return httpx.Serve(ctx, ln, mux, deps.Logger)
+	mux := service.Mux(deps.Metrics, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
+	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	srv := service.Server{Name: "exporter", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, mux, "exporter running", "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
 }
 
 // ObjectKey returns the storage key of export rid's file.

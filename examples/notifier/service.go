@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
-	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -60,10 +60,7 @@ func (d *Deps) setDefaults() error {
 	if d.Client == nil {
 		d.Client = &http.Client{Timeout: 10 * time.Second, Transport: httpx.TracedTransport(nil)}
 	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "notifier")
+	d.Logger = service.Logger(d.Logger, "service", "notifier")
 	return nil
 }
 
@@ -85,7 +82,8 @@ type Notification struct {
 	Delivered time.Time `json:"delivered_at"`
 }
 
-type service struct {
+// notifier is the running service: its Deps and the notifications sent.
+type notifier struct {
 	Deps
 	mu   sync.Mutex
 	sent []Notification
@@ -99,54 +97,21 @@ func Run(ctx context.Context, deps Deps) error {
 	if err := deps.setDefaults(); err != nil {
 		return err
 	}
-	s := &service{Deps: deps}
+	s := &notifier{Deps: deps}
 	ns := deps.Namespace
-	opts := append([]pubsub.SubscribeOption{pubsub.WithMaxAttempts(DefaultMaxAttempts), pubsub.WithLogger(deps.Logger)}, deps.SubscribeOptions...)
-	dead := deadletters.New(deps.Group, deps.Logger)
-
-	var subs []*pubsub.Subscription
-	defer func() {
-		for _, sub := range subs {
-			_ = sub.Close()
-		}
-	}()
-	start := func(topic string, subscribe func() (*pubsub.Subscription, error)) error {
-		sub, err := subscribe()
-		if err != nil {
-			return fmt.Errorf("notifier: subscribe to %s: %w", topic, err)
-		}
-		subs = append(subs, sub)
-		dsub, err := dead.Watch(ctx, deps.Subscriber, topic)
-		if err != nil {
-			return fmt.Errorf("notifier: %w", err)
-		}
-		subs = append(subs, dsub)
-		return nil
-	}
-	activity, completed, failed := ns.UserActivity(), ns.ExportCompleted(), ns.ExportFailed()
-	if err := start(activity.Name(), func() (*pubsub.Subscription, error) {
-		return activity.Subscribe(ctx, deps.Subscriber, deps.Group, s.onActivity, opts...)
-	}); err != nil {
+	opts := append([]pubsub.SubscribeOption{pubsub.WithMaxAttempts(DefaultMaxAttempts)}, deps.SubscribeOptions...)
+	c := service.NewConsumer("notifier", deps.Subscriber, deps.Group, deps.Logger)
+	defer c.Close()
+	if err := service.Subscribe(ctx, c, ns.UserActivity(), s.onActivity, opts...); err != nil {
 		return err
 	}
-	for _, t := range []pubsub.Topic[events.ExportFinished]{completed, failed} {
-		if err := start(t.Name(), func() (*pubsub.Subscription, error) {
-			return t.Subscribe(ctx, deps.Subscriber, deps.Group, s.onExportFinished, opts...)
-		}); err != nil {
+	for _, t := range []pubsub.Topic[events.ExportFinished]{ns.ExportCompleted(), ns.ExportFailed()} {
+		if err := service.Subscribe(ctx, c, t, s.onExportFinished, opts...); err != nil {
 			return err
 		}
 	}
 
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
-		return fmt.Errorf("notifier: %w", err)
-	}
-	deps.Logger.Info("notifier API listening", "addr", ln.Addr().String(), "group", deps.Group, "welcome_webhook", deps.WelcomeWebhookURL)
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(deps.Subscriber))
-	if deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics)
-	}
+	mux := service.Mux(deps.Metrics, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
 		sent := append([]Notification{}, s.sent...)
@@ -155,12 +120,13 @@ func Run(ctx context.Context, deps Deps) error {
 			Notifications []Notification `json:"notifications"`
 		}{sent})
 	})
-	mux.Handle("GET /api/deadletters", dead)
-	return httpx.Serve(ctx, ln, mux, deps.Logger)
+	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	srv := service.Server{Name: "notifier", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, mux, "notifier API listening", "group", deps.Group, "welcome_webhook", deps.WelcomeWebhookURL)
 }
 
 // onActivity sends the welcome notification of a signed_up event.
-func (s *service) onActivity(ctx context.Context, ev events.UserActivity, m *pubsub.Message) error {
+func (s *notifier) onActivity(ctx context.Context, ev events.UserActivity, m *pubsub.Message) error {
 	if ev.SimulatesFailureIn(s.Group) {
 		panic(fmt.Sprintf("simulated crash on event %s (attribute %s=%s)", m.ID, events.SimulateFailureAttribute, s.Group))
 	}
@@ -172,7 +138,7 @@ func (s *service) onActivity(ctx context.Context, ev events.UserActivity, m *pub
 }
 
 // onExportFinished calls the export's callback with its final status.
-func (s *service) onExportFinished(ctx context.Context, ev events.ExportFinished, m *pubsub.Message) error {
+func (s *notifier) onExportFinished(ctx context.Context, ev events.ExportFinished, m *pubsub.Message) error {
 	if ev.CallbackURL == "" {
 		return nil
 	}
@@ -180,7 +146,7 @@ func (s *service) onExportFinished(ctx context.Context, ev events.ExportFinished
 	return s.notify(ctx, "export."+ev.Status, ev.CallbackURL, m, body)
 }
 
-func (s *service) notify(ctx context.Context, kind, url string, m *pubsub.Message, body any) error {
+func (s *notifier) notify(ctx context.Context, kind, url string, m *pubsub.Message, body any) error {
 	if url == "" {
 		s.Logger.Info("no webhook configured; notification logged only", "kind", kind, "message_id", m.ID, "body", body)
 		return nil

@@ -45,7 +45,7 @@ func newRID() string { return rand.Text() }
 // requestExport stores the request as pending, then tries to publish
 // export.requested; whether or not the broker takes it now, the request is
 // safe in the database and the sweeper will publish it if this did not.
-func (s *service) requestExport(w http.ResponseWriter, r *http.Request) {
+func (s *api) requestExport(w http.ResponseWriter, r *http.Request) {
 	var req ExportRequest
 	if err := httpx.DecodeJSON(w, r, s.MaxBodyBytes, &req); err != nil {
 		httpx.WriteRequestError(w, err)
@@ -80,7 +80,7 @@ func (s *service) requestExport(w http.ResponseWriter, r *http.Request) {
 
 // publish publishes export.requested for e, identified by its RID, and
 // records that the broker accepted it.
-func (s *service) publish(ctx context.Context, e txstore.Export) error {
+func (s *api) publish(ctx context.Context, e txstore.Export) error {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.PublishTimeout)
 	defer cancel()
 	ev := events.ExportRequested{RID: e.RID, StartDate: e.StartDate, EndDate: e.EndDate, RequestedAt: e.CreatedAt}
@@ -96,7 +96,7 @@ func (s *service) publish(ctx context.Context, e txstore.Export) error {
 
 // lookup returns the export named by the RID query parameter, having
 // answered the request itself (400 or 404) when it cannot.
-func (s *service) lookup(w http.ResponseWriter, r *http.Request) (txstore.Export, bool) {
+func (s *api) lookup(w http.ResponseWriter, r *http.Request) (txstore.Export, bool) {
 	rid := r.URL.Query().Get("RID")
 	if rid == "" {
 		httpx.WriteError(w, http.StatusBadRequest, "RID is required")
@@ -115,7 +115,7 @@ func (s *service) lookup(w http.ResponseWriter, r *http.Request) (txstore.Export
 	return e, true
 }
 
-func (s *service) status(w http.ResponseWriter, r *http.Request) {
+func (s *api) status(w http.ResponseWriter, r *http.Request) {
 	e, ok := s.lookup(w, r)
 	if !ok {
 		return
@@ -128,7 +128,7 @@ func (s *service) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // download streams a completed export's file from storage.
-func (s *service) download(w http.ResponseWriter, r *http.Request) {
+func (s *api) download(w http.ResponseWriter, r *http.Request) {
 	e, ok := s.lookup(w, r)
 	if !ok {
 		return

@@ -11,7 +11,7 @@ import (
 const sweepBatch = 100
 
 // sweepLoop runs sweep at once and then every SweepInterval until ctx ends.
-func (s *service) sweepLoop(ctx context.Context) {
+func (s *api) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.SweepInterval)
 	defer t.Stop()
 	for {
@@ -29,7 +29,7 @@ func (s *service) sweepLoop(ctx context.Context) {
 // whose event or worker was lost (no progress for StaleAfter; a stale
 // running export is first put back to pending so that a worker can claim
 // it). A publish that fails leaves the row for the next sweep.
-func (s *service) sweep(ctx context.Context) {
+func (s *api) sweep(ctx context.Context) {
 	due, err := s.Store.ExportsToPublish(ctx, s.SweepInterval, s.StaleAfter, sweepBatch)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
-	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -95,10 +95,7 @@ func (d *Deps) setDefaults() error {
 		d.PublishTimeout = DefaultPublishTimeout
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.Logger = d.Logger.With("service", "transactions")
+	d.Logger = service.Logger(d.Logger, "service", "transactions")
 	return errors.Join(errs...)
 }
 
@@ -108,37 +105,22 @@ func Run(ctx context.Context, deps Deps) error {
 	if err := deps.setDefaults(); err != nil {
 		return err
 	}
-	s := &service{Deps: deps, topic: deps.Namespace.ExportRequested()}
-	if gc, ok := deps.Publisher.(pubsub.GroupCreator); ok {
-		for _, g := range deps.Groups {
-			if err := gc.CreateGroup(ctx, s.topic.Name(), g); err != nil {
-				return fmt.Errorf("transactions: create group %s on %s: %w", g, s.topic.Name(), err)
-			}
-		}
-	}
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
+	s := &api{Deps: deps, topic: deps.Namespace.ExportRequested()}
+	if err := service.CreateGroups(ctx, deps.Publisher, deps.Groups, s.topic.Name()); err != nil {
 		return fmt.Errorf("transactions: %w", err)
 	}
-	swept := make(chan struct{})
-	go func() { defer close(swept); s.sweepLoop(ctx) }()
-	defer func() { <-swept }()
-	deps.Logger.Info("transactions API listening", "addr", ln.Addr().String(), "database", deps.Store.Dialect(), "topic", s.topic.Name())
-	return httpx.Serve(ctx, ln, s.routes(), deps.Logger)
+	srv := service.Server{Name: "transactions", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: s.sweepLoop}
+	return srv.Serve(ctx, s.routes(), "transactions API listening", "database", deps.Store.Dialect(), "topic", s.topic.Name())
 }
 
-// service is the running API.
-type service struct {
+// api is the running service.
+type api struct {
 	Deps
 	topic pubsub.Topic[events.ExportRequested]
 }
 
-func (s *service) routes() http.Handler {
-	mux := http.NewServeMux()
-	health.Register(mux, health.Broker(s.Publisher), health.Database(s.Store.DB()))
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
-	}
+func (s *api) routes() http.Handler {
+	mux := service.Mux(s.Metrics, health.Broker(s.Publisher), health.Database(s.Store.DB()))
 	mux.HandleFunc("GET /api/Export", s.exportSync)
 	mux.HandleFunc("POST /api/Export", s.requestExport)
 	mux.HandleFunc("GET /api/Export/Status", s.status)
@@ -147,7 +129,7 @@ func (s *service) routes() http.Handler {
 }
 
 // baseURL is PublicURL, or the scheme and host r was sent to.
-func (s *service) baseURL(r *http.Request) string {
+func (s *api) baseURL(r *http.Request) string {
 	if s.PublicURL != "" {
 		return s.PublicURL
 	}

@@ -15,7 +15,7 @@ import (
 // error after the first byte can no longer change the status, so the
 // response is aborted and the client sees a truncated transfer, not a
 // complete-looking file.
-func (s *service) exportSync(w http.ResponseWriter, r *http.Request) {
+func (s *api) exportSync(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	start, end := q.Get("StartDate"), q.Get("EndDate")
 	from, to, err := parseRange(start, end)

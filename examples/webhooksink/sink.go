@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/service"
 )
 
 // MaxBodyBytes is the largest webhook body the sink accepts.
@@ -146,10 +147,6 @@ func Run(ctx context.Context, deps Deps) error {
 	if deps.Sink == nil {
 		deps.Sink = New(deps.Logger)
 	}
-	ln, err := httpx.Listen(deps.Listener, deps.Addr)
-	if err != nil {
-		return fmt.Errorf("webhook sink: %w", err)
-	}
-	deps.Logger.Info("webhook sink listening", "service", "webhook-sink", "addr", ln.Addr().String())
-	return httpx.Serve(ctx, ln, deps.Sink, deps.Logger)
+	srv := service.Server{Name: "webhook sink", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	return srv.Serve(ctx, deps.Sink, "webhook sink listening", "service", "webhook-sink")
 }

@@ -1,0 +1,110 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/examples/internal/service"
+	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/transport"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// TestServe: the API serves the probes, GET /metrics and the service's
+// routes until ctx ends; Background runs meanwhile, and Serve returns nil
+// only once it has returned.
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	mux := service.Mux(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "metrics") }))
+	mux.HandleFunc("GET /api/x", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "x") })
+	started, stopped := make(chan struct{}), make(chan struct{})
+	srv := service.Server{Name: "test", Listener: ln, Logger: discard, Background: func(ctx context.Context) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+		close(stopped)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, mux, "test API listening") }()
+	<-started
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "metrics", "/api/x": "x"} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, string(body), want, path)
+	}
+	cancel()
+	require.NoError(t, <-errc)
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("Serve returned before Background did")
+	}
+}
+
+func TestServeListenError(t *testing.T) {
+	srv := service.Server{Name: "test", Addr: "256.0.0.1:1", Logger: discard, Background: func(context.Context) { t.Error("Background ran") }}
+	assert.ErrorContains(t, srv.Serve(context.Background(), http.NewServeMux(), "never"), "test: listen on 256.0.0.1:1: ")
+}
+
+// TestConsumer: Subscribe delivers a topic's events to the handler, and a
+// message the handler gives up on is listed in DeadLetters; the groups
+// created ahead keep what is published before the consumer runs.
+func TestConsumer(t *testing.T) {
+	ctx := context.Background()
+	b, err := transport.Open(ctx, "mem://service-"+pubsub.NewID()[:8])
+	require.NoError(t, err)
+	defer b.Close()
+	topic := pubsub.NewTopic[string]("greetings")
+	// the dead-letter topic's group too: the crash may be dead-lettered
+	// before Subscribe watches it
+	require.NoError(t, service.CreateGroups(ctx, b, []string{"g"}, topic.Name(), topic.Name()+pubsub.DeadLetterSuffix))
+	require.NoError(t, topic.Publish(ctx, b, "hello"))
+	require.NoError(t, topic.Publish(ctx, b, "crash"))
+
+	c := service.NewConsumer("test", b, "g", discard)
+	defer c.Close()
+	got := make(chan string, 10)
+	err = service.Subscribe(ctx, c, topic, func(_ context.Context, v string, _ *pubsub.Message) error {
+		if v == "crash" {
+			return errors.New("crash")
+		}
+		got <- v
+		return nil
+	}, pubsub.WithMaxAttempts(1))
+	require.NoError(t, err)
+	select {
+	case v := <-got:
+		assert.Equal(t, "hello", v)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	require.Eventually(t, func() bool { return len(c.DeadLetters().Letters()) == 1 }, 5*time.Second, 20*time.Millisecond,
+		"the crashed message is listed among the dead letters")
+	assert.Equal(t, "greetings", c.DeadLetters().Letters()[0].Topic)
+}
+
+func TestSubscribeError(t *testing.T) {
+	ctx := context.Background()
+	b, err := transport.Open(ctx, "mem://service-"+pubsub.NewID()[:8])
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	c := service.NewConsumer("test", b, "g", discard)
+	defer c.Close()
+	err = service.Subscribe(ctx, c, pubsub.NewTopic[string]("greetings"), func(context.Context, string, *pubsub.Message) error { return nil })
+	assert.ErrorContains(t, err, "test: subscribe to greetings: ")
+}
