@@ -8,22 +8,18 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/analytics"
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
 	var c cmdutil.Common
 	c.Register(":8093")
 	instance := flag.String("instance", cmdutil.Env("INSTANCE", ""), "name of this instance in /api/stats (env INSTANCE; default host:pid)")
-	cmdutil.Main(func(ctx context.Context) error {
-		log := c.Logger()
-		b, err := c.OpenBroker(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
+	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		return analytics.Run(ctx, analytics.Deps{Subscriber: b, Namespace: c.NS(), Instance: *instance, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

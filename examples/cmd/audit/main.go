@@ -6,21 +6,17 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/audit"
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
 	var c cmdutil.Common
 	c.Register(":8092")
-	cmdutil.Main(func(ctx context.Context) error {
-		log := c.Logger()
-		b, err := c.OpenBroker(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
+	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

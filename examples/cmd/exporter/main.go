@@ -7,11 +7,13 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/exporter"
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
@@ -21,8 +23,7 @@ func main() {
 	storeURL := flag.String("storage", cmdutil.Env("STORAGE_URL", cmdutil.DefaultStorageURL()), "where to put the files: file:///DIR (env STORAGE_URL)")
 	worker := flag.String("worker", cmdutil.Env("WORKER", ""), "name of this worker (env WORKER; default host:pid)")
 	concurrency := flag.Int("concurrency", exporter.DefaultConcurrency, "exports run at once")
-	cmdutil.Main(func(ctx context.Context) error {
-		log := c.Logger()
+	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		store, err := txstore.Open(ctx, *dbURL)
 		if err != nil {
 			return err
@@ -32,11 +33,6 @@ func main() {
 		if err != nil {
 			return err
 		}
-		b, err := c.OpenBroker(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
 		return exporter.Run(ctx, exporter.Deps{Broker: b, Store: store, Storage: files, Namespace: c.NS(),
 			Worker: *worker, Concurrency: *concurrency, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})

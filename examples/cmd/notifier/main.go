@@ -8,22 +8,18 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/examples/notifier"
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
 	var c cmdutil.Common
 	c.Register(":8094")
 	welcome := flag.String("welcome-webhook", cmdutil.Env("WELCOME_WEBHOOK_URL", ""), "URL that receives a welcome notification per signed_up event (env WELCOME_WEBHOOK_URL; empty: log only)")
-	cmdutil.Main(func(ctx context.Context) error {
-		log := c.Logger()
-		b, err := c.OpenBroker(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
+	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

@@ -9,12 +9,14 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/transactions"
 	"github.com/switchyard-go/switchyard/examples/txstore"
+	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
@@ -25,8 +27,7 @@ func main() {
 	seed := flag.Int("seed", 10_000, "sample transactions to insert when the table is empty (1000000 for a load test)")
 	publicURL := flag.String("public-url", cmdutil.Env("PUBLIC_URL", ""), "base of download URLs, such as http://localhost:8095 (env PUBLIC_URL; default: the request's host)")
 	sweep := flag.Duration("sweep", transactions.DefaultSweepInterval, "how often the outbox sweeper republishes pending requests")
-	cmdutil.Main(func(ctx context.Context) error {
-		log := c.Logger()
+	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		store, err := txstore.Open(ctx, *dbURL)
 		if err != nil {
 			return err
@@ -48,11 +49,6 @@ func main() {
 		if err != nil {
 			return err
 		}
-		b, err := c.OpenBroker(ctx, log)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
 		return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: c.NS(),
 			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})

@@ -124,6 +124,21 @@ func (c *Common) Metrics() http.Handler {
 	return c.metrics.Handler
 }
 
+// Main is the package's Main for a binary on the broker at PubSubURL: run
+// gets the logger at LogLevel and the broker, opened with c.OpenBroker and
+// closed once run returns.
+func (c *Common) Main(run func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error) {
+	Main(func(ctx context.Context) error {
+		log := c.Logger()
+		b, err := c.OpenBroker(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return run(ctx, log, b)
+	})
+}
+
 // Main runs run with a context cancelled by SIGINT or SIGTERM, and exits 1
 // with the error if it fails. Flags must be registered before; Main parses
 // them.
