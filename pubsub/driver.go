@@ -47,6 +47,10 @@ type Delivery interface {
 func (c SubscribeConfig) Backoff(attempt int) time.Duration {
 	d := c.BackoffInitial
 	for i := 1; i < attempt && d < c.BackoffMax; i++ {
+		if d > c.BackoffMax/2 {
+			d = c.BackoffMax // doubling would pass the max (or overflow)
+			break
+		}
 		d *= 2
 	}
 	d = min(d, c.BackoffMax)

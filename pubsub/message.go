@@ -11,10 +11,11 @@ import (
 // not use the "switchyard-" prefix.
 const (
 	// MetadataDeadLetterReason holds, on a dead-lettered message, the error
-	// text of the handler's last failure (or the decode error of a typed topic).
+	// text of the handler's last failure (or the decode error of a typed
+	// topic), cut to MaxDeadLetterReason bytes.
 	MetadataDeadLetterReason = "switchyard-dead-letter-reason"
-	// MetadataOriginalTopic holds, on a dead-lettered message, the topic it was
-	// first published to.
+	// MetadataOriginalTopic holds, on a dead-lettered message, the topic of
+	// the subscription that dead-lettered it.
 	MetadataOriginalTopic = "switchyard-original-topic"
 	// MetadataGroup holds, on a dead-lettered message, the consumer group whose
 	// handler gave up on it.

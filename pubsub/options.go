@@ -47,7 +47,8 @@ func WithBackoff(initial, max time.Duration) SubscribeOption {
 
 // WithDeadLetter sets the topic that messages go to when they exhaust their
 // attempts or fail with Permanent. Default: the topic's name followed by
-// DeadLetterSuffix (".dlq"). It must be a valid topic name.
+// DeadLetterSuffix (".dlq"). It must be a valid topic name, so a topic name
+// longer than MaxNameLength-4 bytes needs it.
 func WithDeadLetter(topic string) SubscribeOption {
 	return func(c *SubscribeConfig) { c.DeadLetterTopic = topic }
 }

@@ -28,8 +28,12 @@ type Publisher interface {
 // Returning Permanent(err) dead-letters it at once.
 //
 // ctx is cancelled when the subscription is stopped without waiting for the
-// handler (Shutdown's deadline passed); the message is then redelivered.
-// Handlers of one subscription run concurrently, up to WithConcurrency.
+// handler (Shutdown's deadline passed); the message is then handed back for
+// redelivery, possibly to another member while this handler still runs, so
+// handlers should honour ctx. A handler that returns an error wrapping
+// ErrClosed while its subscription is stopping (it could not take the
+// message) likewise has it handed back, not retried. Handlers of one
+// subscription run concurrently, up to WithConcurrency.
 type Handler func(ctx context.Context, msg *Message) error
 
 // Subscriber joins consumer groups.

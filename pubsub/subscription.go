@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Subscription is a running member of a consumer group: Concurrency workers
@@ -33,7 +34,8 @@ type Subscription struct {
 	inFlight atomic.Int64
 
 	stopOnce sync.Once
-	stopped  chan struct{} // closed when shutdown finished
+	shutDown chan struct{} // closed when Shutdown's work is done
+	stopped  chan struct{} // closed when, besides, every handler returned
 	stopErr  error
 }
 
@@ -56,7 +58,8 @@ func StartSubscription(ctx context.Context, cfg SubscribeConfig, r Receiver, dlq
 			return nil, fmt.Errorf("pubsub: create dead-letter group %s/%s: %w", cfg.DeadLetterTopic, cfg.Group, err)
 		}
 	}
-	s := &Subscription{cfg: cfg, recv: r, dlq: dlq, h: h, onStop: onStop, stopped: make(chan struct{})}
+	s := &Subscription{cfg: cfg, recv: r, dlq: dlq, h: h, onStop: onStop,
+		shutDown: make(chan struct{}), stopped: make(chan struct{})}
 	base := context.WithoutCancel(ctx)
 	s.receiveCtx, s.stopReceiving = context.WithCancel(base)
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(base)
@@ -68,15 +71,22 @@ func StartSubscription(ctx context.Context, cfg SubscribeConfig, r Receiver, dlq
 	return s, nil
 }
 
-// Done returns a channel that is closed when the subscription has stopped.
+// Done returns a channel that is closed when the subscription has stopped
+// and every handler it ran has returned (even one that outlived Shutdown's
+// deadline by ignoring its context).
 func (s *Subscription) Done() <-chan struct{} { return s.stopped }
 
 // Close stops the subscription: no new messages are delivered, and Close
 // blocks until in-flight handlers finish and their messages are settled, for
 // at most the drain timeout (WithDrainTimeout, default 30s). Handlers still
-// running then have their context cancelled and their messages are left to be
-// redelivered; Close then returns an error saying so. Close is idempotent:
-// later calls wait for the first to finish and return its result.
+// running then have their context cancelled and their messages are handed
+// back to the broker for redelivery, and Close returns
+// context.DeadlineExceeded. Close is idempotent: later calls wait for the
+// first to finish and return its result.
+//
+// Do not call Close from a handler of the same subscription: it would wait
+// for that handler until the drain timeout. Cancel the context given to
+// Subscribe instead, which closes the subscription in the background.
 func (s *Subscription) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
@@ -85,7 +95,9 @@ func (s *Subscription) Close() error {
 
 // Shutdown is Close with the drain bounded by ctx instead of the drain
 // timeout. If ctx ends first, it cancels the handlers' context, hands their
-// messages back to the broker for redelivery, and returns ctx's error.
+// messages back to the broker for redelivery, and returns ctx's error. A
+// handler that ignores its context may then still be running, while its
+// message is delivered again elsewhere; Done is closed once it returns.
 func (s *Subscription) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopWatch()
@@ -105,20 +117,26 @@ func (s *Subscription) Shutdown(ctx context.Context) error {
 		if err := s.recv.Close(); err != nil && s.stopErr == nil {
 			s.stopErr = fmt.Errorf("pubsub: close receiver of %s/%s: %w", s.cfg.Topic, s.cfg.Group, err)
 		}
-		if s.onStop != nil {
-			s.onStop()
-		}
-		close(s.stopped)
+		close(s.shutDown)
+		go func() {
+			<-drained
+			if s.onStop != nil {
+				s.onStop()
+			}
+			close(s.stopped)
+		}()
 	})
-	<-s.stopped
+	<-s.shutDown
 	return s.stopErr
 }
 
 // work is one worker: receive, handle, settle, until the subscription stops.
+// It checks for the stop before each Receive, so that a draining
+// subscription takes no new message.
 func (s *Subscription) work() {
 	defer s.workers.Done()
 	pause := 100 * time.Millisecond
-	for {
+	for s.receiveCtx.Err() == nil {
 		d, err := s.recv.Receive(s.receiveCtx)
 		if err != nil {
 			if s.receiveCtx.Err() != nil || errors.Is(err, ErrClosed) {
@@ -145,23 +163,50 @@ func (s *Subscription) handle(d Delivery) {
 	ctx := s.handlerCtx
 	msg := d.Message()
 	attempt := msg.Attempt
+	if attempt > s.cfg.MaxAttempts {
+		// Its attempts were used up earlier but the dead letter was not
+		// accepted then: dead-letter it without running the handler again.
+		s.logSettle(s.deadLetter(ctx, d, attempt, errAttemptsExhausted), msg, attempt)
+		return
+	}
 	err := s.call(ctx, msg)
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return // stopped without waiting: the receiver has handed the message back
+	case err != nil && errors.Is(err, ErrClosed) && s.receiveCtx.Err() != nil:
+		return // the handler could not take the message because it is stopping too
 	}
 	var serr error
 	switch {
 	case err == nil:
 		serr = d.Ack(ctx)
 	case IsPermanent(err) || attempt >= s.cfg.MaxAttempts:
+		s.logFailure(msg, attempt, err)
 		serr = s.deadLetter(ctx, d, attempt, err)
 	default:
-		s.log(slog.LevelDebug, "pubsub: handler failed; will retry", msg, attempt, err)
+		s.logFailure(msg, attempt, err)
 		serr = d.Retry(ctx, s.cfg.Backoff(attempt))
 	}
+	s.logSettle(serr, msg, attempt)
+}
+
+// logSettle logs a failure to settle a message with the broker.
+func (s *Subscription) logSettle(serr error, msg *Message, attempt int) {
 	if serr != nil {
 		s.log(slog.LevelError, "pubsub: settle failed; the broker will redeliver", msg, attempt, serr)
 	}
+}
+
+// logFailure logs a handler's failure: at Debug, or at Error with the stack
+// for a panic (a bug in the handler).
+func (s *Subscription) logFailure(msg *Message, attempt int, err error) {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		s.cfg.Logger.Error("pubsub: handler panicked", "topic", s.cfg.Topic, "group", s.cfg.Group,
+			"message_id", msg.ID, "attempt", attempt, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		return
+	}
+	s.log(slog.LevelDebug, "pubsub: handler failed", msg, attempt, err)
 }
 
 // call runs the handler, turning a panic into a *PanicError.
@@ -175,17 +220,52 @@ func (s *Subscription) call(ctx context.Context, msg *Message) (err error) {
 }
 
 // deadLetter publishes the delivery's message to the dead-letter topic, then
-// acks it. If the publish fails the message is retried instead, so it is
-// never dropped.
+// acks it. A failed publish is tried again a few times with the backoff while
+// the subscription runs; if it still fails the message is retried instead, so
+// it is never dropped, and comes back with its attempts used up, to be
+// dead-lettered without running the handler again.
 func (s *Subscription) deadLetter(ctx context.Context, d Delivery, attempt int, cause error) error {
 	msg := d.Message()
-	dl := msg.deadLetter(s.cfg.Topic, s.cfg.Group, attempt, cause.Error())
-	if err := s.dlq.Publish(ctx, s.cfg.DeadLetterTopic, dl); err != nil {
-		s.log(slog.LevelError, "pubsub: dead-letter publish failed; will retry", msg, attempt, err)
-		return d.Retry(ctx, s.cfg.Backoff(attempt))
+	dl := msg.deadLetter(s.cfg.Topic, s.cfg.Group, attempt, truncate(cause.Error(), MaxDeadLetterReason))
+	var err error
+	for try := 1; ; try++ {
+		if err = s.dlq.Publish(ctx, s.cfg.DeadLetterTopic, dl); err == nil {
+			s.log(slog.LevelWarn, "pubsub: message dead-lettered", msg, attempt, cause)
+			return d.Ack(ctx)
+		}
+		if try == deadLetterTries || errors.Is(err, ErrMessageTooLarge) {
+			break
+		}
+		select {
+		case <-time.After(s.cfg.Backoff(try)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	s.log(slog.LevelWarn, "pubsub: message dead-lettered", msg, attempt, cause)
-	return d.Ack(ctx)
+	s.log(slog.LevelError, "pubsub: dead-letter publish failed; will retry", msg, attempt, err)
+	return d.Retry(ctx, s.cfg.Backoff(attempt))
+}
+
+// deadLetterTries is how many times deadLetter publishes before it falls
+// back to retrying the message.
+const deadLetterTries = 4
+
+// MaxDeadLetterReason is the longest MetadataDeadLetterReason, in bytes;
+// longer error texts are cut, ending in "...".
+const MaxDeadLetterReason = 1024
+
+var errAttemptsExhausted = errors.New("pubsub: attempts exhausted earlier; the dead letter was not accepted then")
+
+// truncate cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func (s *Subscription) log(level slog.Level, text string, msg *Message, attempt int, err error) {

@@ -3,11 +3,16 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,6 +37,7 @@ type fakeDriver struct {
 	closed      bool
 	published   []*pubsub.Message
 	publishErr  error
+	publishes   int // calls, failed ones included
 	groups      []string
 	settledCh   chan struct{}
 }
@@ -71,6 +77,7 @@ func (f *fakeDriver) Close() error {
 func (f *fakeDriver) Publish(_ context.Context, topic string, msgs ...*pubsub.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.publishes++
 	if f.publishErr != nil {
 		return f.publishErr
 	}
@@ -198,6 +205,85 @@ func TestLoopRetriesWhenDeadLetterPublishFails(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.False(t, got[0].ack, "not acked: the dead letter was not accepted")
 	assert.GreaterOrEqual(t, got[0].delay, 500*time.Millisecond)
+	f.mu.Lock()
+	assert.Equal(t, 4, f.publishes, "the dead letter is tried 4 times before the message is retried")
+	f.mu.Unlock()
+}
+
+func TestLoopDeadLettersExhaustedWithoutHandler(t *testing.T) {
+	f := newFakeDriver()
+	var calls atomic.Int32
+	start(t, f, func(context.Context, *pubsub.Message) error { calls.Add(1); return nil }, pubsub.WithMaxAttempts(3))
+	f.deliver("m1", 4) // came back after its dead letter failed at attempt 3
+	assert.Equal(t, []settlement{{id: "m1", ack: true}}, f.waitSettled(t, 1))
+	assert.Zero(t, calls.Load(), "the handler does not run past MaxAttempts")
+	require.Len(t, f.published, 1)
+	assert.Equal(t, "4", f.published[0].Metadata[pubsub.MetadataAttempts])
+}
+
+func TestLoopCutsLongReasons(t *testing.T) {
+	f := newFakeDriver()
+	long := strings.Repeat("é", 1000) // 2000 bytes
+	start(t, f, func(context.Context, *pubsub.Message) error { return pubsub.Permanent(errors.New(long)) })
+	f.deliver("m1", 1)
+	f.waitSettled(t, 1)
+	require.Len(t, f.published, 1)
+	reason := f.published[0].Metadata[pubsub.MetadataDeadLetterReason]
+	assert.LessOrEqual(t, len(reason), pubsub.MaxDeadLetterReason)
+	assert.True(t, utf8.ValidString(reason))
+	assert.True(t, strings.HasSuffix(reason, "..."))
+}
+
+func TestLoopHandsBackWhenHandlerSaysClosedWhileStopping(t *testing.T) {
+	f := newFakeDriver()
+	started := make(chan struct{})
+	sub := start(t, f, func(ctx context.Context, _ *pubsub.Message) error {
+		close(started)
+		time.Sleep(50 * time.Millisecond) // the subscription starts stopping meanwhile
+		return fmt.Errorf("consumer gone: %w", pubsub.ErrClosed)
+	})
+	f.deliver("m1", 1)
+	<-started
+	require.NoError(t, sub.Close())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Empty(t, f.settled, "neither retried nor dead-lettered: handed back by the receiver")
+	assert.True(t, f.closed)
+}
+
+func TestDoneWaitsForHandlerPastDeadline(t *testing.T) {
+	f := newFakeDriver()
+	started, release := make(chan struct{}), make(chan struct{})
+	sub := start(t, f, func(context.Context, *pubsub.Message) error {
+		close(started)
+		<-release // ignores its context
+		return nil
+	})
+	f.deliver("m1", 1)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, sub.Shutdown(ctx), context.DeadlineExceeded)
+	require.ErrorIs(t, sub.Close(), context.DeadlineExceeded, "later calls return the first result at once")
+	select {
+	case <-sub.Done():
+		t.Fatal("Done closed while a handler still runs")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-sub.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after the handler returned")
+	}
+}
+
+func TestBackoffDoesNotOverflow(t *testing.T) {
+	c, err := pubsub.NewSubscribeConfig("t", "g", pubsub.WithBackoff(time.Second, time.Duration(math.MaxInt64)))
+	require.NoError(t, err)
+	for attempt := 1; attempt <= 100; attempt++ {
+		require.Positive(t, c.Backoff(attempt), "attempt %d", attempt)
+	}
 }
 
 func TestLoopRecoversPanics(t *testing.T) {

@@ -53,7 +53,9 @@ func WithKey(key string) PublishOption { return func(m *Message) { m.Key = key }
 // consumers deduplicate a publish that is retried.
 func WithID(id string) PublishOption { return func(m *Message) { m.ID = id } }
 
-// WithMetadata sets one metadata entry on the message.
+// WithMetadata sets one metadata entry on the message. Entries that Publish
+// sets itself (MetadataContentType and the CloudEvents "ce-" attributes)
+// override it.
 func WithMetadata(key, value string) PublishOption {
 	return func(m *Message) { m.Metadata[key] = value }
 }

@@ -82,8 +82,9 @@
 //
 // WithLogger sets a *slog.Logger (default slog.Default()) for the wrapper's
 // lines, which carry topic, group, message_id, attempt, trace_id and span_id:
-// Debug lines per published message and per handled delivery, and an Error
-// line with the stack when a handler panics. When set, it also becomes every
-// subscription's logger (pubsub.WithLogger), unless the Subscribe call sets
-// its own. The wrapper never logs URLs or credentials.
+// Debug lines per published message and per handled delivery (with the
+// panic's value when a handler panicked; the delivery loop logs the panic at
+// Error with its stack). When set, it also becomes every subscription's
+// logger (pubsub.WithLogger), unless the Subscribe call sets its own. The
+// wrapper never logs URLs or credentials.
 package otelpubsub

@@ -53,14 +53,17 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// TestLogs runs a retry, a panic and a dead letter on a broker opened from a
-// URL with a password, logging at Debug: the wrapper's lines carry topic,
-// group, message id and trace ids, the delivery loop's lines go to the same
-// logger, and no line carries the password.
+// TestLogs runs a retry, a panic and a dead letter, logging at Debug: the
+// wrapper's lines carry topic, group, message id and trace ids, the delivery
+// loop's lines go to the same logger, and neither they nor the error of an
+// Open with credentials carry the password.
 func TestLogs(t *testing.T) {
 	const password = "s3cr3t-Pa55"
 	ctx := context.Background()
-	inner, err := transport.Open(ctx, "mem://alice:"+password+"@otelpubsub-logs")
+	_, err := transport.Open(ctx, "mem://alice:"+password+"@otelpubsub-logs")
+	require.Error(t, err, "mem:// takes no credentials")
+	assert.NotContains(t, err.Error(), password)
+	inner, err := transport.Open(ctx, "mem://otelpubsub-logs")
 	require.NoError(t, err)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -84,7 +87,7 @@ func TestLogs(t *testing.T) {
 	<-done
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "message dead-lettered") },
 		waitFor, 5*time.Millisecond, "the delivery loop logs to the wrapper's logger")
-	require.Eventually(t, func() bool { return strings.Count(logs.String(), "otelpubsub: handled") == 2 },
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "otelpubsub: handled") == 3 },
 		waitFor, 5*time.Millisecond)
 
 	var published, handled, panicked int
@@ -96,14 +99,18 @@ func TestLogs(t *testing.T) {
 			assert.Equal(t, "orders", l["topic"])
 			assert.Equal(t, "m-1", l["message_id"])
 			assert.NotEmpty(t, l["trace_id"])
-		case "otelpubsub: handled", "otelpubsub: handler panicked":
-			if msg == "otelpubsub: handled" {
-				handled++
-			} else {
-				panicked++
-				assert.Equal(t, "ERROR", l["level"])
+		case "pubsub: handler panicked":
+			panicked++
+			assert.Equal(t, "ERROR", l["level"])
+			assert.Equal(t, "bug", l["panic"])
+			assert.Contains(t, l["stack"], "runtime/debug.Stack")
+			assert.Equal(t, "orders", l["topic"])
+			assert.Equal(t, "billing", l["group"])
+			assert.Equal(t, "m-1", l["message_id"])
+		case "otelpubsub: handled":
+			handled++
+			if l["attempt"] == float64(2) {
 				assert.Equal(t, "bug", l["panic"])
-				assert.Contains(t, l["stack"], "runtime/debug.Stack")
 			}
 			assert.Equal(t, "orders", l["topic"])
 			assert.Equal(t, "billing", l["group"])
@@ -114,7 +121,7 @@ func TestLogs(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, published)
-	assert.Equal(t, 2, handled, "attempts 1 and 3")
-	assert.Equal(t, 1, panicked, "attempt 2")
+	assert.Equal(t, 3, handled, "attempts 1, 2 (the panic) and 3")
+	assert.Equal(t, 1, panicked, "attempt 2, logged once, by the delivery loop")
 	assert.NotContains(t, logs.String(), password)
 }

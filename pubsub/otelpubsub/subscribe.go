@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -95,17 +94,20 @@ func (b *broker) handler(cfg pubsub.SubscribeConfig, h pubsub.Handler) pubsub.Ha
 			la := []slog.Attr{slog.String("topic", cfg.Topic), slog.String("group", cfg.Group),
 				slog.String("message_id", id), slog.Int("attempt", attempt)}
 			la = append(la, traceAttrs(span.SpanContext())...)
-			if v != nil {
-				l.LogAttrs(hctx, slog.LevelError, "otelpubsub: handler panicked",
-					append(la, slog.String("outcome", outcome), slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))...)
-				panic(v) // the delivery loop recovers it and settles the message
-			}
 			if l.Enabled(hctx, slog.LevelDebug) {
 				la = append(la, slog.String("outcome", outcome), slog.Duration("duration", elapsed))
 				if failure != nil {
 					la = append(la, slog.Any("err", failure))
 				}
+				if v != nil {
+					la = append(la, slog.String("panic", fmt.Sprint(v)))
+				}
 				l.LogAttrs(hctx, slog.LevelDebug, "otelpubsub: handled", la...)
+			}
+			if v != nil {
+				// The delivery loop recovers it, logs it at Error with the
+				// stack, and settles the message.
+				panic(v)
 			}
 		}()
 		return h(hctx, msg)

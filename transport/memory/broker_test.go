@@ -121,6 +121,8 @@ func TestOpenURL(t *testing.T) {
 		{"mem://x?group_capacity=ten", `memory: query parameter group_capacity="ten" is not an integer`},
 		{"mem://x/path", `memory: URL path "/path" not allowed; name the hub as mem://NAME`},
 		{"amqp://x", `memory: URL scheme "amqp", want mem`},
+		{"mem:orders", `memory: URL mem:orders: want mem://NAME (no user, no opaque part)`},
+		{"mem://alice:s3cret@hub", `memory: URL mem://alice:xxxxx@hub: want mem://NAME (no user, no opaque part)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {

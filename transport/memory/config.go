@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"github.com/switchyard-go/switchyard/internal/redact"
 )
 
 // Defaults of Config.
@@ -59,6 +61,9 @@ func (c Config) Validate() error {
 func parseURL(u *url.URL) (Config, error) {
 	if u.Scheme != "mem" {
 		return Config{}, fmt.Errorf("memory: URL scheme %q, want mem", u.Scheme)
+	}
+	if u.Opaque != "" || u.User != nil {
+		return Config{}, fmt.Errorf("memory: URL %s: want mem://NAME (no user, no opaque part)", redact.URL(u.String()))
 	}
 	c := Config{Name: u.Host}
 	if c.Name == "" {

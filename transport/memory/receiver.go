@@ -24,7 +24,13 @@ func (r *receiver) Receive(ctx context.Context) (pubsub.Delivery, error) {
 		g.mu.Lock()
 		if r.done {
 			g.mu.Unlock()
+			g.signal() // pass on a wake-up this call may have taken
 			return nil, pubsub.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			g.mu.Unlock()
+			g.signal()
+			return nil, err
 		}
 		d := g.takeLocked(r)
 		more := g.ready.Len() > 0
