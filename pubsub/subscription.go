@@ -104,9 +104,11 @@ func (s *Subscription) Shutdown(ctx context.Context) error {
 		s.stopReceiving()
 		drained := make(chan struct{})
 		go func() { s.workers.Wait(); close(drained) }()
+		cut := false
 		select {
 		case <-drained:
 		case <-ctx.Done():
+			cut = true
 			n := s.inFlight.Load()
 			s.cancelHandlers()
 			s.stopErr = ctx.Err()
@@ -117,14 +119,19 @@ func (s *Subscription) Shutdown(ctx context.Context) error {
 		if err := s.recv.Close(); err != nil && s.stopErr == nil {
 			s.stopErr = fmt.Errorf("pubsub: close receiver of %s/%s: %w", s.cfg.Topic, s.cfg.Group, err)
 		}
-		close(s.shutDown)
-		go func() {
+		finish := func() {
 			<-drained
 			if s.onStop != nil {
 				s.onStop()
 			}
 			close(s.stopped)
-		}()
+		}
+		if cut {
+			go finish() // a handler outlives the deadline
+		} else {
+			finish() // drained: Done is closed when Shutdown returns
+		}
+		close(s.shutDown)
 	})
 	<-s.shutDown
 	return s.stopErr

@@ -59,9 +59,16 @@ func TestAnalyticsScaleOut(t *testing.T) {
 		for i, c := range counts {
 			assert.Positive(t, c, "instance %d took part of the work: %v", i, counts)
 		}
-		var all struct{ Count int }
-		require.NoError(t, getJSON(auditURL+"/api/audit?limit=1000", &all))
-		assert.Equal(t, n, all.Count, "audit, a group of its own, got every event")
+		waitFor(t, 20*time.Second, "audit, a group of its own, to get every event", func() error {
+			var all struct{ Count int }
+			if err := getJSON(auditURL+"/api/audit?limit=1000", &all); err != nil {
+				return err
+			}
+			if all.Count != n {
+				return fmt.Errorf("audit has %d events, want %d", all.Count, n)
+			}
+			return nil
+		})
 		time.Sleep(200 * time.Millisecond)
 		var sum int64
 		for _, u := range instances {
