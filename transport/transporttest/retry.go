@@ -58,12 +58,13 @@ func (s *suite) testPanic(t *testing.T) {
 			panic("handler bug")
 		}
 		return nil
-	}, pubsub.WithBackoff(10*time.Millisecond, 20*time.Millisecond))
+	}, pubsub.WithBackoff(100*time.Millisecond, 200*time.Millisecond))
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "p1"}))
 	in.waitN(t, 2, s.h.Timeout)
 	got := in.quiet(quietPeriod)
 	require.Len(t, got, 2)
 	assert.Equal(t, []int{1, 2}, []int{got[0].msg.Attempt, got[1].msg.Attempt})
+	assert.GreaterOrEqual(t, got[1].at.Sub(got[0].at), 50*time.Millisecond-timerSlack, "backoff after a panic, no hot loop")
 }
 
 // deadLetterCase runs a handler that always fails with err and returns the

@@ -12,7 +12,8 @@ import (
 )
 
 // testCloseDrains: Close waits for the in-flight handler and acks its
-// message, which is then not delivered again.
+// message, and delivers nothing new meanwhile: the next message waits for the
+// next member.
 func (s *suite) testCloseDrains(t *testing.T) {
 	ctx := s.ctx(t)
 	b := s.h.NewBroker(t)
@@ -21,11 +22,13 @@ func (s *suite) testCloseDrains(t *testing.T) {
 	calls := newInbox()
 	sub := subscribe(t, ctx, b, topic, "g", func(_ context.Context, m *pubsub.Message) error {
 		calls.add(0, m)
-		close(started)
-		<-release
+		if m.ID == "slow" {
+			close(started)
+			<-release
+		}
 		return nil
-	})
-	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "slow"}))
+	}, pubsub.WithConcurrency(1))
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "slow"}, &pubsub.Message{ID: "queued"}))
 	select {
 	case <-started:
 	case <-time.After(s.h.Timeout):
@@ -51,13 +54,13 @@ func (s *suite) testCloseDrains(t *testing.T) {
 	default:
 		t.Error("Done not closed after Close")
 	}
+	assert.Equal(t, []string{"slow"}, ids(calls.snapshot()), "a closing subscription takes no new message")
 
 	again := newInbox()
 	subscribe(t, ctx, s.h.NewBroker(t), topic, "g", again.handler(0))
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "next"}))
-	again.waitN(t, 1, s.h.Timeout)
-	assert.Equal(t, []string{"next"}, ids(again.quiet(quietPeriod)), "the drained message was acked")
-	assert.Len(t, calls.snapshot(), 1)
+	again.waitN(t, 2, s.h.Timeout)
+	assert.Equal(t, []string{"next", "queued"}, ids(again.quiet(quietPeriod)), "the drained message was acked; the queued one waited")
 }
 
 // testShutdownDeadline: a handler still running at Shutdown's deadline has
@@ -98,12 +101,15 @@ func (s *suite) testShutdownDeadline(t *testing.T) {
 	assert.Len(t, again.quiet(quietPeriod), 1)
 }
 
-// testContextCancel: cancelling Subscribe's context stops the subscription.
+// testContextCancel: cancelling Subscribe's context stops the subscription;
+// what is published afterwards goes to the group's next member.
 func (s *suite) testContextCancel(t *testing.T) {
 	ctx := s.ctx(t)
 	b := s.h.NewBroker(t)
+	topic := topicName(t)
 	sctx, cancel := context.WithCancel(ctx)
-	sub := subscribe(t, sctx, b, topicName(t), "g", newInbox().handler(0))
+	stopped := newInbox()
+	sub := subscribe(t, sctx, b, topic, "g", stopped.handler(0))
 	cancel()
 	select {
 	case <-sub.Done():
@@ -111,6 +117,12 @@ func (s *suite) testContextCancel(t *testing.T) {
 		t.Fatal("subscription still running after its context was cancelled")
 	}
 	assert.NoError(t, sub.Close())
+	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "after-cancel"}))
+	next := newInbox()
+	subscribe(t, ctx, b, topic, "g", next.handler(0))
+	next.waitN(t, 1, s.h.Timeout)
+	assert.Equal(t, []string{"after-cancel"}, ids(next.quiet(quietPeriod)))
+	assert.Empty(t, stopped.snapshot(), "the cancelled subscription handled nothing")
 }
 
 // testClosed: a closed broker closes its subscriptions and refuses calls.

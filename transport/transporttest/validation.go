@@ -99,7 +99,14 @@ func (s *suite) testOversize(t *testing.T) {
 	err = b.Publish(ctx, topic, &pubsub.Message{ID: "small", Payload: []byte("small")}, huge)
 	require.ErrorIs(t, err, pubsub.ErrMessageTooLarge, "a batch with one oversize message")
 
+	half := &pubsub.Message{ID: "half", Payload: bytes.Repeat([]byte{'y'}, s.f.MaxMessageBytes/2)}
+	require.NoError(t, b.Publish(ctx, topic, half), "a message of half the limit is accepted")
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "marker"}))
-	in.waitN(t, 1, s.h.Timeout)
-	assert.Equal(t, []string{"marker"}, ids(in.quiet(quietPeriod)), "nothing of the failed publishes arrives")
+	got := in.waitN(t, 2, s.h.Timeout)
+	assert.Equal(t, []string{"half", "marker"}, ids(in.quiet(quietPeriod)), "nothing of the failed publishes arrives")
+	for _, d := range got {
+		if d.msg.ID == "half" {
+			assert.Equal(t, half.Payload, d.msg.Payload)
+		}
+	}
 }
