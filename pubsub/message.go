@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"strconv"
+	"strings"
 )
 
 // Metadata keys that Switchyard sets on messages. Application metadata must
@@ -79,14 +80,23 @@ func (m *Message) Clone() *Message {
 }
 
 // Size returns the number of bytes the message occupies for size limits: the
-// payload, the key, the ID and every metadata key and value.
+// payload, the key, the ID and every metadata key and value except the
+// reserved "switchyard-" ones. Leaving those out means that a message that
+// was accepted can always be dead-lettered: the dead-letter metadata (at most
+// MaxDeadLetterReason plus about 100 bytes) does not count against the limit,
+// and transports keep that much headroom under their broker's own limit.
 func (m *Message) Size() int {
 	n := len(m.Payload) + len(m.Key) + len(m.ID)
 	for k, v := range m.Metadata {
-		n += len(k) + len(v)
+		if !strings.HasPrefix(k, reservedPrefix) {
+			n += len(k) + len(v)
+		}
 	}
 	return n
 }
+
+// reservedPrefix starts the metadata keys that Switchyard sets.
+const reservedPrefix = "switchyard-"
 
 // deadLetter returns the copy of m that goes to a dead-letter topic, with the
 // reason, origin and attempt count recorded in its metadata.

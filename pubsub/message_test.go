@@ -34,6 +34,6 @@ func TestCloneIsDeep(t *testing.T) {
 }
 
 func TestSize(t *testing.T) {
-	m := &pubsub.Message{ID: "123", Key: "kk", Metadata: map[string]string{"ab": "cde"}, Payload: make([]byte, 10)}
-	assert.Equal(t, 3+2+5+10, m.Size())
+	m := &pubsub.Message{ID: "123", Key: "kk", Metadata: map[string]string{"ab": "cde", pubsub.MetadataDeadLetterReason: "long reason"}, Payload: make([]byte, 10)}
+	assert.Equal(t, 3+2+5+10, m.Size(), "dead-letter metadata does not count")
 }

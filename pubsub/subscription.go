@@ -67,9 +67,17 @@ func StartSubscription(ctx context.Context, cfg SubscribeConfig, r Receiver, dlq
 	for range cfg.Concurrency {
 		go s.work()
 	}
-	s.stopWatch = context.AfterFunc(ctx, func() { _ = s.Close() })
+	watching := make(chan struct{}) // stopWatch is set
+	s.stopWatch = context.AfterFunc(ctx, func() { <-watching; _ = s.Close() })
+	close(watching)
 	return s, nil
 }
+
+// Stopping returns a channel that is closed when the subscription starts to
+// shut down (Close, Shutdown, or the end of Subscribe's context): from then
+// on it takes no new message. A handler waiting on something else can select
+// on it and return an error wrapping ErrClosed to hand its message back.
+func (s *Subscription) Stopping() <-chan struct{} { return s.receiveCtx.Done() }
 
 // Done returns a channel that is closed when the subscription has stopped
 // and every handler it ran has returned (even one that outlived Shutdown's
@@ -170,12 +178,6 @@ func (s *Subscription) handle(d Delivery) {
 	ctx := s.handlerCtx
 	msg := d.Message()
 	attempt := msg.Attempt
-	if attempt > s.cfg.MaxAttempts {
-		// Its attempts were used up earlier but the dead letter was not
-		// accepted then: dead-letter it without running the handler again.
-		s.logSettle(s.deadLetter(ctx, d, attempt, errAttemptsExhausted), msg, attempt)
-		return
-	}
 	err := s.call(ctx, msg)
 	switch {
 	case ctx.Err() != nil:
@@ -229,8 +231,7 @@ func (s *Subscription) call(ctx context.Context, msg *Message) (err error) {
 // deadLetter publishes the delivery's message to the dead-letter topic, then
 // acks it. A failed publish is tried again a few times with the backoff while
 // the subscription runs; if it still fails the message is retried instead, so
-// it is never dropped, and comes back with its attempts used up, to be
-// dead-lettered without running the handler again.
+// it is never dropped (its handler then runs again when it comes back).
 func (s *Subscription) deadLetter(ctx context.Context, d Delivery, attempt int, cause error) error {
 	msg := d.Message()
 	dl := msg.deadLetter(s.cfg.Topic, s.cfg.Group, attempt, truncate(cause.Error(), MaxDeadLetterReason))
@@ -260,8 +261,6 @@ const deadLetterTries = 4
 // MaxDeadLetterReason is the longest MetadataDeadLetterReason, in bytes;
 // longer error texts are cut, ending in "...".
 const MaxDeadLetterReason = 1024
-
-var errAttemptsExhausted = errors.New("pubsub: attempts exhausted earlier; the dead letter was not accepted then")
 
 // truncate cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
 func truncate(s string, n int) string {

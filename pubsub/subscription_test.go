@@ -9,7 +9,6 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -208,17 +207,6 @@ func TestLoopRetriesWhenDeadLetterPublishFails(t *testing.T) {
 	f.mu.Lock()
 	assert.Equal(t, 4, f.publishes, "the dead letter is tried 4 times before the message is retried")
 	f.mu.Unlock()
-}
-
-func TestLoopDeadLettersExhaustedWithoutHandler(t *testing.T) {
-	f := newFakeDriver()
-	var calls atomic.Int32
-	start(t, f, func(context.Context, *pubsub.Message) error { calls.Add(1); return nil }, pubsub.WithMaxAttempts(3))
-	f.deliver("m1", 4) // came back after its dead letter failed at attempt 3
-	assert.Equal(t, []settlement{{id: "m1", ack: true}}, f.waitSettled(t, 1))
-	assert.Zero(t, calls.Load(), "the handler does not run past MaxAttempts")
-	require.Len(t, f.published, 1)
-	assert.Equal(t, "4", f.published[0].Metadata[pubsub.MetadataAttempts])
 }
 
 func TestLoopCutsLongReasons(t *testing.T) {

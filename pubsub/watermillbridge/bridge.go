@@ -64,6 +64,7 @@ func (p *Publisher) Publish(topic string, messages ...*message.Message) error {
 		md := maps.Clone(map[string]string(wm.Metadata))
 		key := md[MetadataKey]
 		delete(md, MetadataKey)
+		delete(md, MetadataAttempt) // set on delivery; a republished message starts afresh
 		msgs[i] = &pubsub.Message{ID: wm.UUID, Key: key, Metadata: md, Payload: wm.Payload}
 	}
 	return p.p.Publish(messages[0].Context(), topic, msgs...)
@@ -80,10 +81,9 @@ type Subscriber struct {
 	group string
 	opts  []pubsub.SubscribeOption
 
-	mu      sync.Mutex
-	closed  bool
-	subs    []*pubsub.Subscription
-	streams []*stream
+	mu     sync.Mutex
+	closed bool
+	subs   []*pubsub.Subscription
 }
 
 var _ message.Subscriber = (*Subscriber)(nil)
@@ -98,51 +98,40 @@ func NewSubscriber(s pubsub.Subscriber, group string, opts ...pubsub.SubscribeOp
 // Subscribe implements message.Subscriber. Each delivery is sent on the
 // returned channel and waits for its Ack or Nack. The channel is closed when
 // ctx ends or the Subscriber is closed; a message that was not yet taken from
-// the channel by then, or not acked, is redelivered later.
+// the channel by then is handed back to the broker unsettled (not counted as
+// a failure) and delivered again later.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, pubsub.ErrClosed
 	}
-	st := &stream{out: make(chan *message.Message), stop: make(chan struct{})}
+	st := &stream{out: make(chan *message.Message), ready: make(chan struct{})}
 	sub, err := s.s.Subscribe(ctx, topic, s.group, st.deliver, s.opts...)
 	if err != nil {
 		return nil, err
 	}
-	s.streams = append(s.streams, st)
+	st.stopping = sub.Stopping()
+	close(st.ready)
 	s.subs = append(s.subs, sub)
-	stopOnCancel := context.AfterFunc(ctx, st.halt)
 	go func() {
-		<-sub.Done()
-		stopOnCancel()
-		st.halt()
-		st.handlers.Wait() // nothing sends on out any more
+		<-sub.Done() // every handler has returned: nothing sends on out any more
 		close(st.out)
 	}()
 	return st.out, nil
 }
 
-// stream is one Subscribe's channel and the handlers feeding it.
+// stream is one Subscribe's channel.
 type stream struct {
 	out      chan *message.Message
-	stop     chan struct{} // closed when the stream stops taking messages
-	stopOnce sync.Once
-	handlers sync.WaitGroup
+	ready    chan struct{}   // closed once stopping is set
+	stopping <-chan struct{} // the subscription's Stopping
 }
-
-func (st *stream) halt() { st.stopOnce.Do(func() { close(st.stop) }) }
 
 // deliver is the Switchyard handler: it hands the message to the watermill
 // consumer and waits for its verdict.
 func (st *stream) deliver(ctx context.Context, m *pubsub.Message) error {
-	st.handlers.Add(1)
-	defer st.handlers.Done()
-	select {
-	case <-st.stop:
-		return fmt.Errorf("watermillbridge: subscriber closing: %w", pubsub.ErrClosed)
-	default:
-	}
+	<-st.ready
 	wm := message.NewMessage(m.ID, m.Payload)
 	maps.Copy(wm.Metadata, m.Metadata)
 	if m.Key != "" {
@@ -156,7 +145,7 @@ func (st *stream) deliver(ctx context.Context, m *pubsub.Message) error {
 	case st.out <- wm:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-st.stop:
+	case <-st.stopping:
 		return fmt.Errorf("watermillbridge: subscriber closing: %w", pubsub.ErrClosed)
 	}
 	select {
@@ -179,9 +168,6 @@ func (s *Subscriber) Close() error {
 	}
 	s.closed = true
 	subs := s.subs
-	for _, st := range s.streams {
-		st.halt()
-	}
 	s.mu.Unlock()
 	var first error
 	for _, sub := range subs {

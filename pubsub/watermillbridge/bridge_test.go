@@ -43,6 +43,7 @@ func TestPublisherMapsFields(t *testing.T) {
 	wm := message.NewMessage("wm-1", []byte("payload"))
 	wm.Metadata.Set("trace", "t1")
 	wm.Metadata.Set(watermillbridge.MetadataKey, "customer-9")
+	wm.Metadata.Set(watermillbridge.MetadataAttempt, "3") // from an earlier delivery
 	require.NoError(t, watermillbridge.NewPublisher(b).Publish("orders", wm))
 
 	m := next(t, got)
@@ -109,4 +110,33 @@ func TestRouterOnSwitchyard(t *testing.T) {
 	got := map[string]bool{next(t, out): true, next(t, out): true, next(t, out): true}
 	assert.Equal(t, map[string]bool{"seen:a": true, "seen:b": true, "seen:c": true}, got)
 	require.NoError(t, router.Close())
+}
+
+// Closing the Subscriber hands back messages nobody took, without using up
+// their attempts: with MaxAttempts 1 they still reach the next subscriber.
+func TestCloseHandsBackUntakenMessages(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	sub := watermillbridge.NewSubscriber(b, "g", pubsub.WithMaxAttempts(1), pubsub.WithConcurrency(4), pubsub.WithLogger(nil))
+	ch, err := sub.Subscribe(ctx, "orders")
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "a"}, &pubsub.Message{ID: "b"}, &pubsub.Message{ID: "c"}))
+	first := next(t, ch)
+	first.Ack()
+	require.NoError(t, sub.Close())
+
+	dead := make(chan string, 3)
+	_, err = b.Subscribe(ctx, "orders.dlq", "g", func(_ context.Context, m *pubsub.Message) error { dead <- m.ID; return nil })
+	require.NoError(t, err)
+	got := make(chan string, 3)
+	_, err = b.Subscribe(ctx, "orders", "g", func(_ context.Context, m *pubsub.Message) error { got <- m.ID; return nil })
+	require.NoError(t, err)
+	ids := map[string]bool{next(t, got): true, next(t, got): true}
+	delete(ids, first.UUID)
+	assert.Len(t, ids, 2, "the two untaken messages arrive at the next member")
+	select {
+	case id := <-dead:
+		t.Fatalf("%s was dead-lettered by the close", id)
+	case <-time.After(200 * time.Millisecond):
+	}
 }

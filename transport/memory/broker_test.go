@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,4 +195,24 @@ func TestReleasedMessageKeepsItsKeyFirst(t *testing.T) {
 	first, second := recv(t, order), recv(t, order)
 	assert.Equal(t, []string{"k-1", "k-2"}, []string{first.ID, second.ID})
 	assert.Equal(t, []int{2, 1}, []int{first.Attempt, second.Attempt})
+}
+
+// A message at the size limit can still be dead-lettered: the dead-letter
+// metadata does not count against the limit.
+func TestDeadLetterOfMessageAtTheLimit(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t, memory.Config{MaxMessageBytes: 1000})
+	var calls atomic.Int32
+	_, err := b.Subscribe(ctx, "t", "g", func(context.Context, *pubsub.Message) error {
+		calls.Add(1)
+		return pubsub.Permanent(errors.New(strings.Repeat("why ", 200)))
+	}, pubsub.WithLogger(nil))
+	require.NoError(t, err)
+	dead := make(chan *pubsub.Message, 1)
+	_, err = b.Subscribe(ctx, "t.dlq", "g", func(_ context.Context, m *pubsub.Message) error { dead <- m; return nil })
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, "t", &pubsub.Message{ID: "big", Payload: make([]byte, 1000-len("big"))}))
+	m := recv(t, dead)
+	assert.Equal(t, "big", m.ID)
+	assert.Equal(t, int32(1), calls.Load(), "handled once, not again and again")
 }
