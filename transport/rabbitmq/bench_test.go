@@ -79,27 +79,37 @@ func benchSwitchyard(b *testing.B, rawURL string, payload []byte) {
 	require.NoError(b, err)
 	defer sub.Close()
 
-	const batch = 100
-	const publishers = benchWindow / batch
 	b.ResetTimer()
 	start := time.Now()
+	publishInBatches(b, func(n int) error {
+		msgs := make([]*pubsub.Message, n)
+		for k := range msgs {
+			msgs[k] = &pubsub.Message{Payload: payload}
+		}
+		return br.Publish(ctx, topic, msgs...)
+	})
+	waitCount(b, &consumed, int64(b.N))
+	reportRate(b, start)
+}
+
+// publishInBatches publishes b.N messages from benchWindow/100 goroutines, in
+// batches of 100 made and sent by publish(n), so that at most benchWindow
+// messages await their confirms; it fails b on the first error.
+func publishInBatches(b *testing.B, publish func(n int) error) {
+	const batch = 100
+	const publishers = benchWindow / batch
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for range publishers {
 		wg.Go(func() {
-			msgs := make([]*pubsub.Message, 0, batch)
 			for {
 				end := next.Add(batch)
 				first := end - batch
 				if first >= int64(b.N) {
 					return
 				}
-				msgs = msgs[:0]
-				for range min(end, int64(b.N)) - first {
-					msgs = append(msgs, &pubsub.Message{Payload: payload})
-				}
-				if err := br.Publish(ctx, topic, msgs...); err != nil {
+				if err := publish(int(min(end, int64(b.N)) - first)); err != nil {
 					errs <- err
 					return
 				}
@@ -111,8 +121,6 @@ func benchSwitchyard(b *testing.B, rawURL string, payload []byte) {
 	for err := range errs {
 		b.Fatal(err)
 	}
-	waitCount(b, &consumed, int64(b.N))
-	reportRate(b, start)
 }
 
 // benchRaw is amqp091-go by hand: one connection publishing with a sliding

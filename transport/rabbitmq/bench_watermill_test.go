@@ -2,7 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,38 +41,15 @@ func benchWatermill(b *testing.B, rawURL string, payload []byte) {
 		}
 	}()
 
-	const batch = 100
-	const publishers = benchWindow / batch
 	b.ResetTimer()
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, publishers)
-	for range publishers {
-		wg.Go(func() {
-			out := make([]*message.Message, 0, batch)
-			for {
-				end := next.Add(batch)
-				first := end - batch
-				if first >= int64(b.N) {
-					return
-				}
-				out = out[:0]
-				for range min(end, int64(b.N)) - first {
-					out = append(out, message.NewMessage(watermill.NewUUID(), payload))
-				}
-				if err := pub.Publish(topic, out...); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	publishInBatches(b, func(n int) error {
+		out := make([]*message.Message, n)
+		for k := range out {
+			out[k] = message.NewMessage(watermill.NewUUID(), payload)
+		}
+		return pub.Publish(topic, out...)
+	})
 	waitCount(b, &consumed, int64(b.N))
 	reportRate(b, start)
 }
