@@ -21,7 +21,9 @@
 //
 // A group holds at most Config.GroupCapacity messages (waiting, in flight,
 // and waiting for a redelivery); Publish blocks while any group of the topic
-// is full, until its context ends. A batch enters every group or none, and
+// is full, until its context ends. Dead-letter groups count too: a group's
+// dead letters that nobody reads ("<topic>.dlq", same group name) fill up
+// after GroupCapacity of them, and dead-lettering then waits for room. A batch enters every group or none, and
 // all groups see one topic's messages in the same order. Messages with the
 // same Key are delivered to a group one at a time, in publish order, across
 // all its members and with any concurrency; a message that failed holds its
