@@ -60,4 +60,5 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error describes the panic, without the stack.
 func (p *PanicError) Error() string { return fmt.Sprintf("pubsub: handler panicked: %v", p.Value) }

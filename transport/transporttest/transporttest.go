@@ -2,8 +2,9 @@
 // one subtest per line of the semantics contract (fan-out, competing
 // consumers, durable groups, redelivery with backoff, dead letters, drain on
 // shutdown, round trip of IDs, keys, metadata and payloads, concurrent
-// publishers, name and size validation, ordering by key). Every transport's
-// tests call Run against a real broker; Features says what a broker cannot do.
+// publishers, name and size validation, ordering by key, and the trace
+// context carried through otelpubsub). Every transport's tests call Run
+// against a real broker; Features says what a broker cannot do.
 package transporttest
 
 import (
