@@ -4,26 +4,29 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
-	"strconv"
-	"strings"
+
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // Metadata keys that Switchyard sets on messages. Application metadata must
 // not use the "switchyard-" prefix.
 const (
-	// MetadataDeadLetterReason holds, on a dead-lettered message, the error
-	// text of the handler's last failure (or the decode error of a typed
-	// topic), cut to MaxDeadLetterReason bytes.
-	MetadataDeadLetterReason = "switchyard-dead-letter-reason"
-	// MetadataOriginalTopic holds, on a dead-lettered message, the topic of
-	// the subscription that dead-lettered it.
-	MetadataOriginalTopic = "switchyard-original-topic"
-	// MetadataGroup holds, on a dead-lettered message, the consumer group whose
+	// MetadataDeadLetterReason holds, on a dead letter, the error text of
+	// the handler's last failure (or the decode error of a typed topic),
+	// cut to MaxDeadLetterReason bytes.
+	MetadataDeadLetterReason = driver.MetadataDeadLetterReason
+	// MetadataDeadLetterTime holds, on a dead letter, when it was
+	// dead-lettered (RFC 3339 with nanoseconds, UTC).
+	MetadataDeadLetterTime = driver.MetadataDeadLetterTime
+	// MetadataOriginalTopic holds, on a dead letter, the topic of the
+	// subscription that dead-lettered it.
+	MetadataOriginalTopic = driver.MetadataOriginalTopic
+	// MetadataGroup holds, on a dead letter, the consumer group whose
 	// handler gave up on it.
-	MetadataGroup = "switchyard-group"
-	// MetadataAttempts holds, on a dead-lettered message, the number of
-	// deliveries the group made (decimal).
-	MetadataAttempts = "switchyard-attempts"
+	MetadataGroup = driver.MetadataGroup
+	// MetadataAttempts holds, on a dead letter, how many times the group's
+	// handlers ran it (decimal).
+	MetadataAttempts = driver.MetadataAttempts
 	// MetadataContentType holds the media type of the payload; typed topics
 	// set it from their Codec (for example "application/json").
 	MetadataContentType = "content-type"
@@ -37,20 +40,30 @@ const (
 type Message struct {
 	// ID identifies the message; it survives the trip unchanged and is the
 	// same on every redelivery and on the dead letter. Publish sets a random
-	// 128-bit hex ID when it is empty.
+	// 128-bit hex ID when it is empty; a message that reaches a group from
+	// another client without one gets the broker's ID or a new one.
 	ID string
 	// Key is an optional ordering key. Transports that support ordering
 	// deliver messages of one key to a group one at a time, in publish order.
 	Key string
 	// Metadata holds headers. Keys beginning with "switchyard-" are reserved.
+	// Handlers always get a non-nil map.
 	Metadata map[string]string
 	// Payload is opaque bytes; any byte sequence, including non-UTF-8, survives
 	// the trip.
 	Payload []byte
-	// Attempt is set on delivery: 1 on the first delivery, incremented on each
-	// redelivery. It is ignored by Publish.
+	// Attempt is set on delivery: 1 on the first delivery, then 1 plus the
+	// handler runs of the group that failed (and at most one more for a run
+	// cut off by a crash or by Shutdown's deadline). A message handed back
+	// untouched, such as one fetched ahead but not handled when its
+	// subscription closed, keeps its Attempt. A handler never sees an
+	// Attempt above its subscription's WithMaxAttempts. Publish ignores it.
 	Attempt int
 }
+
+// Messages convert to driver messages without copying; this fails to
+// compile if the two types drift apart.
+var _ = (*driver.Message)((*Message)(nil))
 
 // NewMessage returns a message carrying payload, with a fresh ID and empty
 // metadata. It does not copy payload.
@@ -83,31 +96,6 @@ func (m *Message) Clone() *Message {
 // payload, the key, the ID and every metadata key and value except the
 // reserved "switchyard-" ones. Leaving those out means that a message that
 // was accepted can always be dead-lettered: the dead-letter metadata (at most
-// MaxDeadLetterReason plus about 100 bytes) does not count against the limit,
+// MaxDeadLetterReason plus about 150 bytes) does not count against the limit,
 // and transports keep that much headroom under their broker's own limit.
-func (m *Message) Size() int {
-	n := len(m.Payload) + len(m.Key) + len(m.ID)
-	for k, v := range m.Metadata {
-		if !strings.HasPrefix(k, reservedPrefix) {
-			n += len(k) + len(v)
-		}
-	}
-	return n
-}
-
-// reservedPrefix starts the metadata keys that Switchyard sets.
-const reservedPrefix = "switchyard-"
-
-// deadLetter returns the copy of m that goes to a dead-letter topic, with the
-// reason, origin and attempt count recorded in its metadata.
-func (m *Message) deadLetter(topic, group string, attempts int, reason string) *Message {
-	c := *m
-	c.Metadata = make(map[string]string, len(m.Metadata)+4)
-	maps.Copy(c.Metadata, m.Metadata)
-	c.Metadata[MetadataDeadLetterReason] = reason
-	c.Metadata[MetadataOriginalTopic] = topic
-	c.Metadata[MetadataGroup] = group
-	c.Metadata[MetadataAttempts] = strconv.Itoa(attempts)
-	c.Attempt = 0
-	return &c
-}
+func (m *Message) Size() int { return driver.Size((*driver.Message)(m)) }

@@ -1,139 +1,142 @@
 package pubsub
 
 import (
-	"errors"
-	"fmt"
+	"context"
 	"log/slog"
 	"time"
 )
 
-// Defaults of the subscribe options.
+// Defaults of the options.
 const (
 	DefaultConcurrency    = 10
 	DefaultMaxAttempts    = 5
 	DefaultBackoffInitial = 100 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultDrainTimeout   = 30 * time.Second
-	// DeadLetterSuffix is appended to a topic's name to make its default
-	// dead-letter topic.
-	DeadLetterSuffix = ".dlq"
 )
 
-// SubscribeOption configures a Subscription. Options are applied in order; an
-// out-of-range value makes Subscribe return ErrInvalidOption.
-type SubscribeOption func(*SubscribeConfig)
+// SubscribeOption configures one Subscription (Subscribe's opts). Options
+// are applied in order, over the broker's defaults; an out-of-range value
+// makes Subscribe return ErrInvalidOption.
+type SubscribeOption interface{ applySubscribe(*subscribeConfig) }
 
-// WithConcurrency sets how many handlers of the subscription run at once.
-// Default DefaultConcurrency (10); n must be at least 1. With n = 1 a
-// subscription handles its messages one at a time, in delivery order.
-func WithConcurrency(n int) SubscribeOption {
-	return func(c *SubscribeConfig) { c.Concurrency = n }
+// BrokerOption configures a Client: give it to transport.Open or to a
+// transport's constructor. Options are applied in order; an out-of-range
+// value makes the constructor return ErrInvalidOption.
+type BrokerOption interface{ applyBroker(*brokerConfig) }
+
+// Option is both a SubscribeOption and a BrokerOption. Given to a broker, it
+// sets the default of every Subscription of that broker; given to
+// Subscribe, it sets it for that Subscription only. Middleware and
+// observers add up: the broker's run outside the subscription's.
+type Option interface {
+	SubscribeOption
+	BrokerOption
 }
 
-// WithMaxAttempts sets how many times a message is delivered to the group
+// option is an Option: f applies to a subscription's configuration, or to
+// the broker's defaults for subscriptions.
+type option func(*subscribeConfig)
+
+func (f option) applySubscribe(c *subscribeConfig) { f(c) }
+func (f option) applyBroker(c *brokerConfig)       { f(&c.sub) }
+
+// subscribeOnly is a SubscribeOption that a broker cannot take.
+type subscribeOnly func(*subscribeConfig)
+
+func (f subscribeOnly) applySubscribe(c *subscribeConfig) { f(c) }
+
+// brokerOnly is a BrokerOption that Subscribe cannot take.
+type brokerOnly func(*brokerConfig)
+
+func (f brokerOnly) applyBroker(c *brokerConfig) { f(c) }
+
+// WithConcurrency sets how many handlers of a subscription run at once.
+// Default DefaultConcurrency (10); n must be at least 1. With n = 1 a
+// subscription handles its messages one at a time, in delivery order.
+func WithConcurrency(n int) Option {
+	return option(func(c *subscribeConfig) { c.concurrency = n })
+}
+
+// WithMaxAttempts sets how many times a group's handlers run a message
 // before it is dead-lettered. Default DefaultMaxAttempts (5); n must be at
 // least 1 (1: no retries).
-func WithMaxAttempts(n int) SubscribeOption {
-	return func(c *SubscribeConfig) { c.MaxAttempts = n }
+func WithMaxAttempts(n int) Option {
+	return option(func(c *subscribeConfig) { c.maxAttempts = n })
 }
 
 // WithBackoff sets the redelivery delay after a failure: initial after the
 // first attempt, doubling each attempt up to max, with "equal jitter" (each
 // delay is drawn uniformly from [d/2, d]). Defaults 100ms and 30s; initial
 // must be positive and max at least initial.
-func WithBackoff(initial, max time.Duration) SubscribeOption {
-	return func(c *SubscribeConfig) { c.BackoffInitial, c.BackoffMax = initial, max }
+func WithBackoff(initial, max time.Duration) Option {
+	return option(func(c *subscribeConfig) { c.backoffInitial, c.backoffMax = initial, max })
 }
 
-// WithDeadLetter sets the topic that messages go to when they exhaust their
-// attempts or fail with Permanent. Default: the topic's name followed by
-// DeadLetterSuffix (".dlq"). It must be a valid topic name, so a topic name
-// longer than MaxNameLength-4 bytes needs it.
+// WithDeadLetter makes a subscription publish its dead letters to topic, as
+// ordinary messages for whoever subscribes there, instead of storing them in
+// the group's own dead letters (the default, managed with DeadLetterAdmin).
+// topic must be a valid topic name.
 func WithDeadLetter(topic string) SubscribeOption {
-	return func(c *SubscribeConfig) { c.DeadLetterTopic = topic }
+	return subscribeOnly(func(c *subscribeConfig) { c.deadLetterTopic = topic })
 }
 
 // WithDrainTimeout bounds how long Subscription.Close (and a cancelled
-// Subscribe context) waits for in-flight handlers. Default
-// DefaultDrainTimeout (30s); it must be positive.
-func WithDrainTimeout(d time.Duration) SubscribeOption {
-	return func(c *SubscribeConfig) { c.DrainTimeout = d }
+// Subscribe context) waits for in-flight handlers; given to a broker, it
+// also bounds Broker.Close. Default DefaultDrainTimeout (30s); it must be
+// positive.
+func WithDrainTimeout(d time.Duration) Option {
+	return option(func(c *subscribeConfig) { c.drainTimeout = d })
 }
 
-// WithLogger sets the logger for the subscription's events: handler failures
-// (Debug), dead letters (Warn) and failures to settle a message with the
-// broker (Error), with topic, group and message id attributes. Default
-// slog.Default(); nil discards.
-func WithLogger(l *slog.Logger) SubscribeOption {
+// WithLogger sets the logger: for a subscription, its events (handler
+// failures at Debug, a panic at Error with its stack, dead letters at Warn,
+// failures to settle a message with the broker at Error), with topic, group
+// and message id attributes; for a broker, also the transport's own events
+// (a lost connection, a reconnection). Default slog.Default(); nil discards.
+func WithLogger(l *slog.Logger) Option {
 	if l == nil {
 		l = discardLogger
 	}
-	return func(c *SubscribeConfig) { c.Logger = l }
+	return option(func(c *subscribeConfig) { c.logger = l })
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// SubscribeConfig is a subscription's resolved configuration. Users set it
-// through SubscribeOptions; transports read it (NewSubscribeConfig) to set up
-// broker-side policy such as prefetch and retry queues.
-type SubscribeConfig struct {
-	Topic           string
-	Group           string
-	Concurrency     int
-	MaxAttempts     int
-	BackoffInitial  time.Duration
-	BackoffMax      time.Duration
-	DeadLetterTopic string
-	DrainTimeout    time.Duration
-	Logger          *slog.Logger
+// WithMiddleware adds handler middleware. The first given runs outermost;
+// a broker's middleware runs outside a subscription's. The delivery loop
+// recovers panics from middleware as from handlers.
+func WithMiddleware(mw ...Middleware) Option {
+	return option(func(c *subscribeConfig) { c.middleware = append(c.middleware, mw...) })
 }
 
-// NewSubscribeConfig validates topic and group, applies opts over the
-// defaults, and validates the result, joining every problem found. It does
-// no I/O.
-func NewSubscribeConfig(topic, group string, opts ...SubscribeOption) (SubscribeConfig, error) {
-	c := SubscribeConfig{
-		Topic:          topic,
-		Group:          group,
-		Concurrency:    DefaultConcurrency,
-		MaxAttempts:    DefaultMaxAttempts,
-		BackoffInitial: DefaultBackoffInitial,
-		BackoffMax:     DefaultBackoffMax,
-		DrainTimeout:   DefaultDrainTimeout,
-		Logger:         slog.Default(),
-	}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
-	if c.DeadLetterTopic == "" {
-		c.DeadLetterTopic = topic + DeadLetterSuffix
-	}
-	return c, c.validate()
+// WithObserver adds an Observer, told the outcome of every delivery. A
+// broker's observers are called before a subscription's.
+func WithObserver(o Observer) Option {
+	return option(func(c *subscribeConfig) { c.observers = append(c.observers, o) })
 }
 
-func (c SubscribeConfig) validate() error {
-	errs := []error{ValidateTopic(c.Topic), ValidateGroup(c.Group)}
-	if errs[0] == nil {
-		if err := ValidateTopic(c.DeadLetterTopic); err != nil {
-			errs = append(errs, fmt.Errorf("dead-letter topic (see WithDeadLetter): %w", err))
+// PublishFunc is the signature of Publish, as publish middleware sees it.
+type PublishFunc func(ctx context.Context, topic string, msgs []*Message) error
+
+// WithPublishMiddleware adds publish middleware to a broker: each wraps the
+// next, the first given outermost, and the innermost is the broker's own
+// Publish, which validates the messages and sends them. Middleware runs
+// before validation, so it may see nil messages; it must not keep msgs.
+// otelpubsub uses it to start send spans and inject the trace context.
+func WithPublishMiddleware(mw ...func(next PublishFunc) PublishFunc) BrokerOption {
+	return brokerOnly(func(c *brokerConfig) { c.publishMiddleware = append(c.publishMiddleware, mw...) })
+}
+
+// WithOptions returns one BrokerOption that applies opts in order, for
+// packages that configure a broker in several ways at once (as
+// otelpubsub.Instrument adds an observer and publish middleware).
+func WithOptions(opts ...BrokerOption) BrokerOption {
+	return brokerOnly(func(c *brokerConfig) {
+		for _, o := range opts {
+			if o != nil {
+				o.applyBroker(c)
+			}
 		}
-	}
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
-	}
-	if c.Concurrency < 1 {
-		bad("concurrency %d, want at least 1", c.Concurrency)
-	}
-	if c.MaxAttempts < 1 {
-		bad("max attempts %d, want at least 1", c.MaxAttempts)
-	}
-	if c.BackoffInitial <= 0 || c.BackoffMax < c.BackoffInitial {
-		bad("backoff %v..%v, want 0 < initial <= max", c.BackoffInitial, c.BackoffMax)
-	}
-	if c.DrainTimeout <= 0 {
-		bad("drain timeout %v, want > 0", c.DrainTimeout)
-	}
-	return errors.Join(errs...)
+	})
 }

@@ -10,7 +10,8 @@ type Publisher interface {
 	// Publish sends msgs to topic and blocks until the broker durably accepted
 	// every one of them, ctx is done, or an error occurs. It returns nil only
 	// after every message was accepted; on error, any subset may have been
-	// accepted (publishing again is safe under at-least-once delivery).
+	// accepted (publishing again is safe under at-least-once delivery), and
+	// a *PublishError says which were not where the broker tells.
 	//
 	// Every message and the topic name are validated before any I/O: an
 	// invalid topic returns ErrInvalidTopic, a nil message ErrInvalidMessage,
@@ -32,9 +33,14 @@ type Publisher interface {
 // redelivery, possibly to another member while this handler still runs, so
 // handlers should honour ctx. A handler that returns an error wrapping
 // ErrClosed while its subscription is stopping (it could not take the
-// message) likewise has it handed back, not retried. Handlers of one
+// message) has it handed back untouched, not retried. Handlers of one
 // subscription run concurrently, up to WithConcurrency.
 type Handler func(ctx context.Context, msg *Message) error
+
+// Middleware wraps a Handler, as net/http middleware wraps an http.Handler:
+// it may act before and after calling next, change the context, or return
+// without calling it. Give it with WithMiddleware.
+type Middleware func(next Handler) Handler
 
 // Subscriber joins consumer groups.
 //
@@ -50,34 +56,76 @@ type Subscriber interface {
 	// was first created; the Subscriptions of one group, in this process or
 	// others, share its messages. Invalid names return ErrInvalidTopic or
 	// ErrInvalidGroup, bad options ErrInvalidOption, before any I/O; after
-	// Close, ErrClosed.
+	// Close, and while a Broker shuts down, ErrClosed.
 	Subscribe(ctx context.Context, topic, group string, h Handler, opts ...SubscribeOption) (*Subscription, error)
 	// Close shuts down every Subscription made by this Subscriber, as
 	// Subscription.Close does, then releases its resources. It is idempotent.
 	Close() error
 }
 
-// Broker is a Publisher and a Subscriber on one connection. transport.Open
-// returns one.
+// Broker is a Publisher and a Subscriber on one connection, with a graceful
+// stop. transport.Open returns one; every Broker it returns is a *Client and
+// also implements GroupCreator, GroupDeleter, DeadLetterAdmin and Pinger.
 type Broker interface {
 	Publisher
 	Subscriber
+	// Shutdown stops the broker in phases: it drains every Subscription
+	// (no new deliveries; running handlers finish and their messages are
+	// settled) while Publish still works, so that handlers that publish and
+	// dead-lettering succeed; then it refuses new calls, waits for Publish
+	// calls in progress, and closes the connections. If ctx ends first,
+	// handlers still running have their messages handed back and Shutdown
+	// returns ctx's error once the connections are closed. Afterwards every
+	// call returns ErrClosed. Close is Shutdown bounded by the drain timeout
+	// (WithDrainTimeout, default 30s).
+	Shutdown(ctx context.Context) error
 }
 
-// GroupCreator is implemented by brokers that can create a consumer group
-// before its first Subscribe, so that messages published before any member
-// runs are kept for it. Every transport in this module implements it.
+// GroupCreator creates consumer groups before their first Subscribe, so that
+// messages published before any member runs are kept for them (a topic with
+// no group keeps nothing, on every broker).
 type GroupCreator interface {
 	// CreateGroup creates group of topic if it does not exist yet; it is
 	// idempotent and blocks until the broker has created it.
 	CreateGroup(ctx context.Context, topic, group string) error
 }
 
-// Pinger is implemented by brokers that can report whether they are ready:
-// connected to the broker and able to publish. Every transport in this
-// module implements it; services use it for readiness probes.
+// GroupDeleter deletes consumer groups.
+type GroupDeleter interface {
+	// DeleteGroup deletes group of topic with the messages it holds, its
+	// retry state and its dead letters. A group that does not exist returns
+	// ErrNotFound. It blocks until the broker has deleted it. Close the
+	// group's Subscriptions first: a member still running may create the
+	// group again when it reconnects.
+	DeleteGroup(ctx context.Context, topic, group string) error
+}
+
+// DeadLetterAdmin manages the dead letters of consumer groups. Each group of
+// a topic has dead letters of its own: the messages its handlers gave up on,
+// kept until replayed or purged, up to a limit each transport documents.
+// Every method blocks until the broker answered and returns ErrNotFound for
+// a group that does not exist.
+type DeadLetterAdmin interface {
+	// ListDeadLetters returns up to limit dead letters of group (limit <= 0:
+	// all), oldest first, without removing them. Each carries its ID, key,
+	// payload and metadata, and MetadataDeadLetterReason,
+	// MetadataDeadLetterTime, MetadataOriginalTopic, MetadataGroup and
+	// MetadataAttempts.
+	ListDeadLetters(ctx context.Context, topic, group string, limit int) ([]*Message, error)
+	// ReplayDeadLetters sends the dead letters with the given IDs (all of
+	// them when none is given) back to group, and to no other group, without
+	// their dead-letter metadata; their next delivery has Attempt 1. It
+	// returns how many it sent back. IDs that are not there are skipped.
+	ReplayDeadLetters(ctx context.Context, topic, group string, ids ...string) (int, error)
+	// PurgeDeadLetters deletes the dead letters with the given IDs (all of
+	// them when none is given) and returns how many it deleted.
+	PurgeDeadLetters(ctx context.Context, topic, group string, ids ...string) (int, error)
+}
+
+// Pinger reports whether a broker is ready: connected and able to publish.
+// Services use it for readiness probes.
 type Pinger interface {
 	// Ping returns nil when the broker is ready, or an error saying why not
-	// (pubsub.ErrClosed after Close). It blocks at most until ctx ends.
+	// (ErrClosed after Close). It blocks at most until ctx ends.
 	Ping(ctx context.Context) error
 }

@@ -33,23 +33,13 @@ var ErrUnknownScheme = errors.New("transport: unknown URL scheme")
 var ErrInvalidURL = errors.New("transport: invalid URL")
 
 // openers maps each scheme to its transport's opener.
-var openers = map[string]func(ctx context.Context, u *url.URL) (pubsub.Broker, error){
-	"mem":       opener(func(_ context.Context, u *url.URL) (*memory.Broker, error) { return memory.OpenURL(u) }),
-	"amqp":      opener(rabbitmq.OpenURL),
-	"amqps":     opener(rabbitmq.OpenURL),
-	"gcppubsub": opener(gcppubsub.OpenURL),
-}
-
-// opener adapts a transport's OpenURL, so that a failed open returns a nil
-// interface rather than an interface holding a nil pointer.
-func opener[B pubsub.Broker](open func(context.Context, *url.URL) (B, error)) func(context.Context, *url.URL) (pubsub.Broker, error) {
-	return func(ctx context.Context, u *url.URL) (pubsub.Broker, error) {
-		b, err := open(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
+var openers = map[string]func(ctx context.Context, u *url.URL, opts ...pubsub.BrokerOption) (*pubsub.Client, error){
+	"mem": func(_ context.Context, u *url.URL, opts ...pubsub.BrokerOption) (*pubsub.Client, error) {
+		return memory.OpenURL(u, opts...)
+	},
+	"amqp":      rabbitmq.OpenURL,
+	"amqps":     rabbitmq.OpenURL,
+	"gcppubsub": gcppubsub.OpenURL,
 }
 
 // Schemes returns the URL schemes Open accepts, sorted.
@@ -62,12 +52,16 @@ func Schemes() []string {
 	return s
 }
 
-// Open returns the broker that rawURL names, connected and ready. It blocks
-// while connecting, bounded by ctx and by the transport's own connect timeout.
-// Errors wrap ErrInvalidURL or ErrUnknownScheme, or the transport's error; no
-// error or log line carries the URL's password. The caller must Close the
-// broker.
-func Open(ctx context.Context, rawURL string) (pubsub.Broker, error) {
+// Open returns the broker that rawURL names, connected and ready; opts
+// configure its portable layer (logger, subscription defaults, middleware,
+// observers; see pubsub.BrokerOption). The broker is a *pubsub.Client, so it
+// also implements pubsub.DeadLetterAdmin, pubsub.GroupCreator,
+// pubsub.GroupDeleter and pubsub.Pinger. Open blocks while connecting,
+// bounded by ctx and by the transport's own connect timeout. Errors wrap
+// ErrInvalidURL or ErrUnknownScheme, or are the transport's or
+// pubsub.ErrInvalidOption; no error or log line carries the URL's password.
+// The caller must Close (or Shutdown) the broker.
+func Open(ctx context.Context, rawURL string, opts ...pubsub.BrokerOption) (pubsub.Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, redact.URL(rawURL))
@@ -79,5 +73,9 @@ func Open(ctx context.Context, rawURL string) (pubsub.Broker, error) {
 	if open == nil {
 		return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
 	}
-	return open(ctx, u)
+	b, err := open(ctx, u, opts...)
+	if err != nil {
+		return nil, err // a nil interface, not one holding a nil *Client
+	}
+	return b, nil
 }

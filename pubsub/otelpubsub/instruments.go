@@ -23,15 +23,25 @@ const (
 	// (s), with the outcome attribute and, when the handler failed,
 	// error.type.
 	MetricProcessDuration = "messaging.process.duration"
-	// MetricAcked counts handler calls that returned nil ({message}).
+	// MetricAcked counts messages acked after their handler returned nil
+	// ({message}): pubsub.OutcomeAcked.
 	MetricAcked = "switchyard.messages.acked"
-	// MetricRetried counts handler failures (errors and panics) that the
-	// delivery loop retries ({message}).
+	// MetricRetried counts messages handed back to be redelivered with the
+	// next Attempt ({message}): pubsub.OutcomeRetried.
 	MetricRetried = "switchyard.messages.retried"
-	// MetricDeadLettered counts handler failures that send the message to
-	// the dead-letter topic: Permanent errors and failures of the last
-	// attempt ({message}).
+	// MetricDeadLettered counts messages stored in their group's dead
+	// letters (or published to the WithDeadLetter topic) ({message}):
+	// pubsub.OutcomeDeadLettered.
 	MetricDeadLettered = "switchyard.messages.dead_lettered"
+	// MetricReleased counts messages handed back untouched by a stopping
+	// subscription ({message}): pubsub.OutcomeReleased.
+	MetricReleased = "switchyard.messages.released"
+	// MetricParked counts dead letters that could not be stored at first
+	// ({message}): pubsub.OutcomeParked.
+	MetricParked = "switchyard.messages.parked"
+	// MetricSettleFailed counts acks, retries and releases the broker did
+	// not take ({message}): pubsub.OutcomeSettleFailed.
+	MetricSettleFailed = "switchyard.messages.settle_failed"
 	// MetricInFlight is an up-down counter of handlers running now
 	// ({handler}).
 	MetricInFlight = "switchyard.handlers.in_flight"
@@ -43,35 +53,21 @@ const (
 	// AttemptKey is the delivery attempt of a process span: 1 on the first
 	// delivery (pubsub.Message.Attempt).
 	AttemptKey = attribute.Key("switchyard.message.attempt")
-	// OutcomeKey is what the delivery loop does with a handled message, on
-	// process spans and the process-duration histogram: one of
-	// OutcomeAck, OutcomeRetry, OutcomeDeadLetter, OutcomeAbandoned.
+	// OutcomeKey is what the delivery loop did with a handled message, on
+	// process spans and the process-duration histogram: the name of its
+	// pubsub.Outcome ("acked", "retried", "dead_lettered", "released",
+	// "settle_failed").
 	OutcomeKey = attribute.Key("switchyard.handler.outcome")
-)
-
-// Values of OutcomeKey.
-const (
-	// OutcomeAck: the handler returned nil; the message is acked.
-	OutcomeAck = "ack"
-	// OutcomeRetry: the handler failed or panicked before its last attempt;
-	// the message is redelivered after a backoff.
-	OutcomeRetry = "retry"
-	// OutcomeDeadLetter: the handler returned a Permanent error or failed
-	// its last attempt; the message goes to the dead-letter topic.
-	OutcomeDeadLetter = "dead_letter"
-	// OutcomeAbandoned: the subscription stopped without waiting for the
-	// handler (its context was cancelled); the message is left to be
-	// redelivered and no outcome counter is incremented.
-	OutcomeAbandoned = "abandoned"
 )
 
 // instrumentationName names the tracer and meter.
 const instrumentationName = "github.com/switchyard-go/switchyard/pubsub/otelpubsub"
 
 type instruments struct {
-	sent, consumed, acked, retried, deadLettered metric.Int64Counter
-	inFlight                                     metric.Int64UpDownCounter
-	duration                                     metric.Float64Histogram
+	sent, consumed                                               metric.Int64Counter
+	acked, retried, deadLettered, released, parked, settleFailed metric.Int64Counter
+	inFlight                                                     metric.Int64UpDownCounter
+	duration                                                     metric.Float64Histogram
 }
 
 // newInstruments makes the instruments of mp's meter. An error (which the
@@ -88,9 +84,12 @@ func newInstruments(mp metric.MeterProvider) instruments {
 	}
 	ins.sent = counter(MetricSent, "Number of messages the application passed to Publish.")
 	ins.consumed = counter(MetricConsumed, "Number of messages that were delivered to the application.")
-	ins.acked = counter(MetricAcked, "Number of handler calls that returned nil: messages acked.")
-	ins.retried = counter(MetricRetried, "Number of handler failures that are retried.")
-	ins.deadLettered = counter(MetricDeadLettered, "Number of handler failures that dead-letter the message.")
+	ins.acked = counter(MetricAcked, "Number of messages acked after their handler returned nil.")
+	ins.retried = counter(MetricRetried, "Number of messages handed back to be redelivered with the next attempt.")
+	ins.deadLettered = counter(MetricDeadLettered, "Number of messages stored as dead letters.")
+	ins.released = counter(MetricReleased, "Number of messages handed back untouched by a stopping subscription.")
+	ins.parked = counter(MetricParked, "Number of dead letters that could not be stored at first.")
+	ins.settleFailed = counter(MetricSettleFailed, "Number of acks, retries and releases the broker did not take.")
 	var err error
 	ins.inFlight, err = m.Int64UpDownCounter(MetricInFlight,
 		metric.WithDescription("Number of message handlers running."), metric.WithUnit("{handler}"))

@@ -1,10 +1,7 @@
 package otelpubsub
 
 import (
-	"io"
 	"log/slog"
-	"path"
-	"reflect"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -13,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Option configures Wrap.
+// Option configures Instrument.
 type Option func(*config)
 
 type config struct {
@@ -22,13 +19,12 @@ type config struct {
 	prop           propagation.TextMapPropagator // nil: the global one, see propagator()
 	system         string
 	logger         *slog.Logger
-	loggerSet      bool
 }
 
 // WithTracerProvider sets the provider of the tracer that makes the send and
 // process spans. Default otel.GetTracerProvider(), which makes no spans
 // until the application installs one with otel.SetTracerProvider (a provider
-// installed after Wrap is picked up too). nil means the default.
+// installed after Instrument is picked up too). nil means the default.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tracerProvider = tp }
 }
@@ -53,35 +49,30 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 }
 
 // WithSystem sets the messaging.system attribute of spans and metrics, such
-// as "rabbitmq", "gcp_pubsub" or "memory". Default: the system of the
-// wrapped broker when it is one of this module's transports (memory,
-// rabbitmq, gcppubsub, including a broker returned by transport.Open), else
-// "switchyard". An empty string means the default.
+// as "rabbitmq", "gcp_pubsub", "nats" or "memory" (SystemOf gives it for a
+// broker URL). Default "switchyard". An empty string means the default.
 func WithSystem(system string) Option {
 	return func(c *config) { c.system = system }
 }
 
-// WithLogger sets the logger of the wrapper's own lines, which carry
-// topic, group, message_id, attempt, trace_id and span_id attributes: one
-// Debug line per published message and per handled delivery (with its
-// outcome and duration), and an Error line with the stack when a handler
-// panics. When set, it is also passed to every Subscribe as
-// pubsub.WithLogger ahead of the caller's options, so that the delivery
-// loop's lines go to the same logger (a pubsub.WithLogger among the
-// caller's options still wins). Default slog.Default(), without changing the
-// subscriptions' loggers; nil discards the wrapper's lines (and, passed on,
-// the loop's). No line carries a URL or a credential.
+// WithLogger sets the logger of the instrumentation's own lines, which
+// carry topic, group, message_id, attempt, trace_id and span_id
+// attributes: one Debug line per published message and per handled
+// delivery (with its outcome and duration). The broker's and the delivery
+// loop's lines go to the logger given with pubsub.WithLogger. Default
+// slog.Default() as it is at each line; nil discards. No line carries a URL
+// or a credential.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
-			l = slog.New(slog.NewTextHandler(io.Discard, nil))
+			l = slog.New(slog.DiscardHandler)
 		}
-		c.logger, c.loggerSet = l, true
+		c.logger = l
 	}
 }
 
-// newConfig applies opts over the defaults for broker inner.
-func newConfig(inner any, opts []Option) config {
+// newConfig applies opts over the defaults.
+func newConfig(opts []Option) config {
 	var c config
 	for _, o := range opts {
 		if o != nil {
@@ -95,15 +86,15 @@ func newConfig(inner any, opts []Option) config {
 		c.meterProvider = otel.GetMeterProvider()
 	}
 	if c.system == "" {
-		c.system = systemOf(inner)
+		c.system = "switchyard"
 	}
 	return c
 }
 
-// log returns the wrapper's logger: the one set by WithLogger, else
+// log returns the instrumentation's logger: the one set by WithLogger, else
 // slog.Default() as it is now.
 func (c *config) log() *slog.Logger {
-	if c.loggerSet {
+	if c.logger != nil {
 		return c.logger
 	}
 	return slog.Default()
@@ -120,22 +111,21 @@ func (c *config) propagator() propagation.TextMapPropagator {
 	return propagation.TraceContext{}
 }
 
-// transportPrefix is the import path prefix of this module's transports.
-const transportPrefix = "github.com/switchyard-go/switchyard/transport/"
-
-// systemOf returns the messaging.system value for a broker of b's type.
-func systemOf(b any) string {
-	t := reflect.TypeOf(b)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil || !strings.HasPrefix(t.PkgPath(), transportPrefix) {
-		return "switchyard"
-	}
-	switch pkg := path.Base(t.PkgPath()); pkg {
+// SystemOf returns the messaging.system value for a broker URL's scheme, as
+// transport.Open reads it: "memory" for mem://, "rabbitmq" for amqp:// and
+// amqps://, "gcp_pubsub" for gcppubsub://, "nats" for nats:// and tls://,
+// and "switchyard" for anything else.
+func SystemOf(rawURL string) string {
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	switch scheme {
+	case "mem":
+		return "memory"
+	case "amqp", "amqps":
+		return "rabbitmq"
 	case "gcppubsub":
 		return "gcp_pubsub"
-	default: // "memory", "rabbitmq"
-		return pkg
+	case "nats", "tls":
+		return "nats"
 	}
+	return "switchyard"
 }

@@ -15,72 +15,80 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
-// Publish implements pubsub.Publisher. For each message it starts a send
-// span (a child of ctx's span), sets ID when it is empty, and publishes a
-// copy of the message whose metadata also carries the span's context; the
-// caller's Message and its Metadata map are not modified, except for ID. It
-// then records the sent-messages counter and ends the spans, with an error
-// status when the wrapped Publish failed. A publish to an invalid topic name
-// is passed through without spans or metrics.
-func (b *broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Message) error {
-	if pubsub.ValidateTopic(topic) != nil {
-		return b.inner.Publish(ctx, topic, msgs...)
-	}
-	prop := b.cfg.propagator()
-	name := "send " + topic
-	dest := semconv.MessagingDestinationName(topic)
-	sent := make([]*pubsub.Message, len(msgs))
-	spans := make([]trace.Span, 0, len(msgs))
-	scs := make([]trace.SpanContext, len(msgs))
-	for i, m := range msgs {
-		if m == nil {
-			continue // the wrapped Publish rejects the batch
-		}
-		if m.ID == "" {
-			m.ID = pubsub.NewID()
-		}
-		sctx, span := b.tracer.Start(ctx, name,
-			trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(b.system, dest,
-				semconv.MessagingOperationTypeSend,
-				semconv.MessagingOperationName("send"),
-				semconv.MessagingMessageID(m.ID),
-				semconv.MessagingMessageBodySize(len(m.Payload))))
-		spans = append(spans, span)
-		scs[i] = span.SpanContext()
-		sent[i] = withTraceContext(sctx, prop, m)
-	}
+// instrumentation holds what Instrument's middleware and observer share.
+type instrumentation struct {
+	cfg    config
+	tracer trace.Tracer
+	ins    instruments
+	system attribute.KeyValue
+}
 
-	err := b.inner.Publish(ctx, topic, sent...)
-
-	attrs := []attribute.KeyValue{b.system, dest, semconv.MessagingOperationName("send")}
-	if err != nil {
-		attrs = append(attrs, semconv.ErrorType(err))
-	}
-	b.ins.sent.Add(ctx, int64(len(spans)), metric.WithAttributes(attrs...))
-	for _, span := range spans {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-			span.SetAttributes(semconv.ErrorType(err))
+// publishMiddleware starts a send span for each message (a child of ctx's
+// span), sets ID when it is empty, and publishes a copy of the message
+// whose metadata also carries the span's context; the caller's Message and
+// its Metadata map are not modified, except for ID. It then records the
+// sent counter and ends the spans, with an error status when Publish
+// failed. A publish to an invalid topic name passes through untouched.
+func (in *instrumentation) publishMiddleware(next pubsub.PublishFunc) pubsub.PublishFunc {
+	return func(ctx context.Context, topic string, msgs []*pubsub.Message) error {
+		if pubsub.ValidateTopic(topic) != nil {
+			return next(ctx, topic, msgs)
 		}
-		span.End()
-	}
-	if l := b.cfg.log(); l.Enabled(ctx, slog.LevelDebug) {
+		prop := in.cfg.propagator()
+		name := "send " + topic
+		dest := semconv.MessagingDestinationName(topic)
+		sent := make([]*pubsub.Message, len(msgs))
+		spans := make([]trace.Span, 0, len(msgs))
+		scs := make([]trace.SpanContext, len(msgs))
 		for i, m := range msgs {
 			if m == nil {
-				continue
+				continue // Publish rejects the batch
 			}
-			la := append([]slog.Attr{slog.String("topic", topic), slog.String("message_id", m.ID)},
-				traceAttrs(scs[i])...)
+			if m.ID == "" {
+				m.ID = pubsub.NewID()
+			}
+			sctx, span := in.tracer.Start(ctx, name,
+				trace.WithSpanKind(trace.SpanKindProducer),
+				trace.WithAttributes(in.system, dest,
+					semconv.MessagingOperationTypeSend,
+					semconv.MessagingOperationName("send"),
+					semconv.MessagingMessageID(m.ID),
+					semconv.MessagingMessageBodySize(len(m.Payload))))
+			spans = append(spans, span)
+			scs[i] = span.SpanContext()
+			sent[i] = withTraceContext(sctx, prop, m)
+		}
+
+		err := next(ctx, topic, sent)
+
+		attrs := []attribute.KeyValue{in.system, dest, semconv.MessagingOperationName("send")}
+		if err != nil {
+			attrs = append(attrs, semconv.ErrorType(err))
+		}
+		in.ins.sent.Add(ctx, int64(len(spans)), metric.WithAttributes(attrs...))
+		for _, span := range spans {
 			if err != nil {
-				l.LogAttrs(ctx, slog.LevelDebug, "otelpubsub: publish failed", append(la, slog.Any("err", err))...)
-			} else {
-				l.LogAttrs(ctx, slog.LevelDebug, "otelpubsub: published", la...)
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+				span.SetAttributes(semconv.ErrorType(err))
+			}
+			span.End()
+		}
+		if l := in.cfg.log(); l.Enabled(ctx, slog.LevelDebug) {
+			for i, m := range msgs {
+				if m == nil {
+					continue
+				}
+				la := append([]slog.Attr{slog.String("topic", topic), slog.String("message_id", m.ID)}, traceAttrs(scs[i])...)
+				if err != nil {
+					l.LogAttrs(ctx, slog.LevelDebug, "otelpubsub: publish failed", append(la, slog.Any("err", err))...)
+				} else {
+					l.LogAttrs(ctx, slog.LevelDebug, "otelpubsub: published", la...)
+				}
 			}
 		}
+		return err
 	}
-	return err
 }
 
 // withTraceContext returns a shallow copy of m whose Metadata is a copy of
@@ -97,4 +105,12 @@ func withTraceContext(ctx context.Context, prop propagation.TextMapPropagator, m
 	maps.Copy(c.Metadata, m.Metadata)
 	maps.Copy(c.Metadata, carrier)
 	return &c
+}
+
+// traceAttrs returns the log attributes naming the span sc, if it is valid.
+func traceAttrs(sc trace.SpanContext) []slog.Attr {
+	if !sc.IsValid() {
+		return nil
+	}
+	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
 }

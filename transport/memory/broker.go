@@ -5,120 +5,106 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/switchyard-go/switchyard/internal/lifecycle"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
-// Broker is a handle on an in-process hub of topics and consumer groups. It
-// implements pubsub.Broker, pubsub.GroupCreator and pubsub.Pinger and is safe
-// for concurrent use.
-type Broker struct {
-	hub  *hub
-	subs lifecycle.Subscriptions
-}
-
-var (
-	_ pubsub.Broker       = (*Broker)(nil)
-	_ pubsub.GroupCreator = (*Broker)(nil)
-	_ pubsub.Pinger       = (*Broker)(nil)
-)
-
-// New returns a Broker configured by cfg (see Config for defaults), on the
-// shared hub cfg.Name or, when it is empty, on a private hub.
-func New(cfg Config) (*Broker, error) {
+// New returns a broker configured by cfg (see Config for defaults), on the
+// shared hub cfg.Name or, when it is empty, on a private hub. opts configure
+// the portable layer (logger, subscription defaults, middleware,
+// observers). It does not block.
+func New(cfg Config, opts ...pubsub.BrokerOption) (*pubsub.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
-	if cfg.Name == "" {
-		return &Broker{hub: newHub(cfg)}, nil
-	}
-	h, err := sharedHub(cfg.Name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Broker{hub: h}, nil
+	return pubsub.NewClient(context.Background(), func(context.Context, driver.Env) (driver.Broker, error) {
+		if cfg.Name == "" {
+			return &broker{hub: newHub(cfg)}, nil
+		}
+		h, err := sharedHub(cfg.Name, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &broker{hub: h}, nil
+	}, opts...)
 }
 
-// OpenURL returns a Broker for a mem:// URL: mem://NAME is the shared hub
+// OpenURL returns a broker for a mem:// URL: mem://NAME is the shared hub
 // NAME (mem:// is the hub "default"), with the query parameters
-// max_message_bytes and group_capacity setting the Config fields of those
-// names. Unknown parameters are an error.
-func OpenURL(u *url.URL) (*Broker, error) {
+// max_message_bytes, group_capacity and dead_letter_capacity setting the
+// Config fields of those names. Unknown parameters are an error.
+func OpenURL(u *url.URL, opts ...pubsub.BrokerOption) (*pubsub.Client, error) {
 	cfg, err := parseURL(u)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg)
+	return New(cfg, opts...)
 }
 
-// Publish implements pubsub.Publisher. The messages are copied, so the caller
-// may reuse them once it returns; it blocks only while a group of the topic is
-// full (Config.GroupCapacity). A topic without groups drops what is published
-// to it, as every transport does; create groups ahead with CreateGroup.
-func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*pubsub.Message) error {
-	if b.subs.Closed() {
-		return pubsub.ErrClosed
+// broker is the memory driver: a handle on a hub.
+type broker struct {
+	hub *hub
+}
+
+// ValidateNames implements driver.Broker: memory takes every valid name.
+func (b *broker) ValidateNames(string, string) error { return nil }
+
+// CheckMessage implements driver.Broker.
+func (b *broker) CheckMessage(m *driver.Message) error {
+	if n := driver.Size(m); n > b.hub.cfg.MaxMessageBytes {
+		return fmt.Errorf("memory: message is %d bytes, over the limit of %d (max_message_bytes): %w", n, b.hub.cfg.MaxMessageBytes, driver.ErrMessageTooLarge)
 	}
-	if err := pubsub.ValidateTopic(topic); err != nil {
-		return err
-	}
+	return nil
+}
+
+// SendBatch implements driver.Broker. The messages are copied; it blocks
+// only while a group of the topic is full (Config.GroupCapacity). A topic
+// without groups drops what is published to it, as every transport does.
+func (b *broker) SendBatch(ctx context.Context, topic string, msgs []*driver.Message) error {
 	if len(msgs) > b.hub.cfg.GroupCapacity {
-		return fmt.Errorf("memory: batch of %d messages is more than a group holds (%d): %w", len(msgs), b.hub.cfg.GroupCapacity, pubsub.ErrMessageTooLarge)
+		return fmt.Errorf("memory: batch of %d messages is more than a group holds (%d): %w", len(msgs), b.hub.cfg.GroupCapacity, driver.ErrMessageTooLarge)
 	}
-	if err := pubsub.CheckBatch("memory", topic, msgs, b.hub.cfg.MaxMessageBytes, nil); err != nil {
-		return err
-	}
-	pubsub.AssignIDs(msgs)
-	stored := make([]*pubsub.Message, len(msgs))
+	stored := make([]*driver.Message, len(msgs))
 	for i, m := range msgs {
-		c := m.Clone()
-		c.Attempt = 0
-		stored[i] = c
+		stored[i] = clone(m, 0)
 	}
 	return b.hub.publish(ctx, topic, stored)
 }
 
-// CreateGroup implements pubsub.GroupCreator: from now on the group keeps the
+// CreateGroup implements driver.Broker: from now on the group keeps the
 // topic's messages for its members. It does not block.
-func (b *Broker) CreateGroup(_ context.Context, topic, group string) error {
-	if b.subs.Closed() {
-		return pubsub.ErrClosed
-	}
-	if err := pubsub.ValidateTopic(topic); err != nil {
-		return err
-	}
-	if err := pubsub.ValidateGroup(group); err != nil {
-		return err
-	}
+func (b *broker) CreateGroup(_ context.Context, topic, group string) error {
 	b.hub.group(topic, group)
 	return nil
 }
 
-// Subscribe implements pubsub.Subscriber. Ordering: a group delivers the
+// DeleteGroup implements driver.Broker: the group, its messages and its dead
+// letters are gone; its members receive nothing more.
+func (b *broker) DeleteGroup(_ context.Context, topic, group string) error {
+	return b.hub.deleteGroup(topic, group)
+}
+
+// Subscribe implements driver.Broker. Ordering: a group delivers the
 // messages of one Key one at a time, in publish order, across all its
 // members; a failed message holds its key back until it is redelivered.
-func (b *Broker) Subscribe(ctx context.Context, topic, group string, h pubsub.Handler, opts ...pubsub.SubscribeOption) (*pubsub.Subscription, error) {
-	cfg, err := pubsub.NewSubscribeConfig(topic, group, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return b.subs.Start(func(onStop func()) (*pubsub.Subscription, error) {
-		r := newReceiver(b.hub.group(topic, group))
-		return pubsub.StartSubscription(ctx, cfg, r, b, h, onStop)
-	})
+func (b *broker) Subscribe(_ context.Context, topic, group string, _ driver.SubscribeConfig) (driver.Subscription, error) {
+	return newReceiver(b.hub.group(topic, group)), nil
 }
 
-// Ping implements pubsub.Pinger: an in-process broker is always ready until
-// it is closed. It does not block.
-func (b *Broker) Ping(context.Context) error {
-	if b.subs.Closed() {
-		return pubsub.ErrClosed
-	}
-	return nil
-}
+// Ping implements driver.Broker: an in-process broker is always ready.
+func (b *broker) Ping(context.Context) error { return nil }
 
-// Close closes every Subscription made through this handle, waiting for
-// each to drain, and makes later calls return pubsub.ErrClosed. The hub and
-// its groups stay, for other handles and later Opens. Close is idempotent.
-func (b *Broker) Close() error { return b.subs.Close() }
+// Close implements driver.Broker. The hub and its groups stay, for other
+// handles and later Opens.
+func (b *broker) Close() error { return nil }
+
+// As implements driver.Broker: memory has nothing underneath to expose.
+func (b *broker) As(any) bool { return false }
+
+// clone returns a deep copy of m with Attempt set to attempt.
+func clone(m *driver.Message, attempt int) *driver.Message {
+	c := (*driver.Message)((*pubsub.Message)(m).Clone())
+	c.Attempt = attempt
+	return c
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 	"github.com/switchyard-go/switchyard/transport/memory"
 )
 
-func newBroker(t *testing.T, cfg memory.Config) *memory.Broker {
+func newBroker(t *testing.T, cfg memory.Config) *pubsub.Client {
 	t.Helper()
 	b, err := memory.New(cfg)
 	require.NoError(t, err)
@@ -76,7 +75,7 @@ func TestOversizeErrorNamesTheLimit(t *testing.T) {
 	b := newBroker(t, memory.Config{MaxMessageBytes: 10})
 	err := b.Publish(context.Background(), "t", &pubsub.Message{ID: "12345", Payload: []byte("123456")})
 	require.ErrorIs(t, err, pubsub.ErrMessageTooLarge)
-	assert.EqualError(t, err, "memory: message 1 of 1 to t is 11 bytes, over the limit of 10 (max_message_bytes): pubsub: message too large")
+	assert.EqualError(t, err, "pubsub: message 1 of 1 to t: memory: message is 11 bytes, over the limit of 10 (max_message_bytes): pubsub: message too large")
 	assert.NoError(t, b.Publish(context.Background(), "t", &pubsub.Message{ID: "12345", Payload: []byte("12345")}), "exactly the limit")
 }
 
@@ -118,8 +117,8 @@ func TestOpenURL(t *testing.T) {
 		wantErr string
 	}{
 		{"mem://", ""},
-		{"mem://orders-hub?group_capacity=10&max_message_bytes=100", ""},
-		{"mem://x?capacity=1", `memory: unknown query parameter "capacity" (known: max_message_bytes, group_capacity)`},
+		{"mem://orders-hub?group_capacity=10&max_message_bytes=100&dead_letter_capacity=5", ""},
+		{"mem://x?capacity=1", `memory: unknown query parameter "capacity" (known: max_message_bytes, group_capacity, dead_letter_capacity)`},
 		{"mem://x?group_capacity=ten", `memory: query parameter group_capacity="ten" is not an integer`},
 		{"mem://x/path", `memory: URL path "/path" not allowed; name the hub as mem://NAME`},
 		{"amqp://x", `memory: URL scheme "amqp", want mem`},
@@ -197,22 +196,33 @@ func TestReleasedMessageKeepsItsKeyFirst(t *testing.T) {
 	assert.Equal(t, []int{2, 1}, []int{first.Attempt, second.Attempt})
 }
 
-// A message at the size limit can still be dead-lettered: the dead-letter
-// metadata does not count against the limit.
-func TestDeadLetterOfMessageAtTheLimit(t *testing.T) {
+// Full dead letters park the message; purging makes room and the parked
+// dead letter is stored, without running the handler again.
+func TestFullDeadLettersPark(t *testing.T) {
 	ctx := context.Background()
-	b := newBroker(t, memory.Config{MaxMessageBytes: 1000})
+	b := newBroker(t, memory.Config{DeadLetterCapacity: 1})
 	var calls atomic.Int32
 	_, err := b.Subscribe(ctx, "t", "g", func(context.Context, *pubsub.Message) error {
 		calls.Add(1)
-		return pubsub.Permanent(errors.New(strings.Repeat("why ", 200)))
-	}, pubsub.WithLogger(nil))
+		return pubsub.Permanent(errors.New("no"))
+	}, pubsub.WithLogger(nil), pubsub.WithBackoff(5*time.Millisecond, 10*time.Millisecond))
 	require.NoError(t, err)
-	dead := make(chan *pubsub.Message, 1)
-	_, err = b.Subscribe(ctx, "t.dlq", "g", func(_ context.Context, m *pubsub.Message) error { dead <- m; return nil })
+	require.NoError(t, b.Publish(ctx, "t", &pubsub.Message{ID: "first"}))
+	require.Eventually(t, func() bool {
+		dl, err := b.ListDeadLetters(ctx, "t", "g", 0)
+		return err == nil && len(dl) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.Publish(ctx, "t", &pubsub.Message{ID: "second"}))
+	require.Eventually(t, func() bool { return calls.Load() == 2 }, 5*time.Second, 5*time.Millisecond)
+	dl, err := b.ListDeadLetters(ctx, "t", "g", 0)
 	require.NoError(t, err)
-	require.NoError(t, b.Publish(ctx, "t", &pubsub.Message{ID: "big", Payload: make([]byte, 1000-len("big"))}))
-	m := recv(t, dead)
-	assert.Equal(t, "big", m.ID)
-	assert.Equal(t, int32(1), calls.Load(), "handled once, not again and again")
+	require.Len(t, dl, 1, "full: the second is parked")
+	n, err := b.PurgeDeadLetters(ctx, "t", "g", "first")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Eventually(t, func() bool {
+		dl, err := b.ListDeadLetters(ctx, "t", "g", 0)
+		return err == nil && len(dl) == 1 && dl[0].ID == "second"
+	}, 5*time.Second, 5*time.Millisecond, "the parked dead letter is stored once there is room")
+	assert.Equal(t, int32(2), calls.Load(), "each message handled once")
 }

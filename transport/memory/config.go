@@ -16,6 +16,8 @@ const (
 	// others accept too (Pub/Sub's own measure also counts encoding).
 	DefaultMaxMessageBytes = 10_000_000
 	DefaultGroupCapacity   = 100_000
+	// DefaultDeadLetterCapacity is how many dead letters a group keeps.
+	DefaultDeadLetterCapacity = 10_000
 )
 
 // Config configures a Broker. The zero value means every default.
@@ -23,8 +25,8 @@ type Config struct {
 	// Name, when not empty, makes the broker a handle on the process-wide hub
 	// of that name: brokers with the same Name share topics and groups (as
 	// transport.Open("mem://NAME") does). Empty: a private hub of its own.
-	// Every handle on a hub must give the same MaxMessageBytes and
-	// GroupCapacity.
+	// Every handle on a hub must give the same MaxMessageBytes,
+	// GroupCapacity and DeadLetterCapacity.
 	Name string
 	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish
 	// accepts. Default DefaultMaxMessageBytes (10 MB).
@@ -34,6 +36,12 @@ type Config struct {
 	// is full, until room is freed or its context ends. Default
 	// DefaultGroupCapacity (100,000).
 	GroupCapacity int
+	// DeadLetterCapacity is how many dead letters one group keeps. When
+	// they are full, dead-lettering a message fails and the delivery loop
+	// parks it (keeps it, retrying with backoff) until ReplayDeadLetters or
+	// PurgeDeadLetters makes room. Default DefaultDeadLetterCapacity
+	// (10,000).
+	DeadLetterCapacity int
 }
 
 func (c *Config) setDefaults() {
@@ -42,6 +50,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.GroupCapacity == 0 {
 		c.GroupCapacity = DefaultGroupCapacity
+	}
+	if c.DeadLetterCapacity == 0 {
+		c.DeadLetterCapacity = DefaultDeadLetterCapacity
 	}
 }
 
@@ -53,6 +64,9 @@ func (c Config) Validate() error {
 	}
 	if c.GroupCapacity < 0 {
 		errs = append(errs, fmt.Errorf("memory: GroupCapacity %d is negative", c.GroupCapacity))
+	}
+	if c.DeadLetterCapacity < 0 {
+		errs = append(errs, fmt.Errorf("memory: DeadLetterCapacity %d is negative", c.DeadLetterCapacity))
 	}
 	return errors.Join(errs...)
 }
@@ -80,8 +94,10 @@ func parseURL(u *url.URL) (Config, error) {
 			field = &c.MaxMessageBytes
 		case "group_capacity":
 			field = &c.GroupCapacity
+		case "dead_letter_capacity":
+			field = &c.DeadLetterCapacity
 		default:
-			errs = append(errs, fmt.Errorf("memory: unknown query parameter %q (known: max_message_bytes, group_capacity)", k))
+			errs = append(errs, fmt.Errorf("memory: unknown query parameter %q (known: max_message_bytes, group_capacity, dead_letter_capacity)", k))
 			continue
 		}
 		n, err := strconv.Atoi(vs[len(vs)-1])

@@ -47,3 +47,6 @@ func (d *deque[T]) PopFront() (v T, ok bool) {
 	d.n--
 	return v, true
 }
+
+// At returns the i-th element from the front; i must be in [0, Len()).
+func (d *deque[T]) At(i int) T { return d.buf[(d.head+i)%len(d.buf)] }

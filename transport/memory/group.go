@@ -4,14 +4,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // entry is one message held by a group. msg is immutable and shared by every
-// group of the topic; attempt counts the deliveries made so far and is
-// guarded by the group's mu.
+// group of the topic; attempt is the Attempt of its next delivery (1, then
+// what Retry set), guarded by the group's mu.
 type entry struct {
-	msg     *pubsub.Message
+	msg     *driver.Message
 	attempt int
 }
 
@@ -37,6 +37,9 @@ type group struct {
 	held     int                       // messages held: waiting, in flight, in backoff
 	notify   chan struct{}             // a token when the ready queue may be non-empty
 	inFlight map[*delivery]struct{}
+	dead     deque[*driver.Message] // dead letters, oldest first
+	deleted  bool                   // DeleteGroup removed it: it takes and gives nothing
+	noDead   error                  // tests: when set, storing dead letters fails with it
 }
 
 func newGroup(t *topic, name string) *group {
@@ -61,6 +64,9 @@ func (g *group) signal() {
 
 // enqueueLocked adds a newly published message.
 func (g *group) enqueueLocked(e *entry) {
+	if g.deleted {
+		return
+	}
 	g.held++
 	if e.msg.Key == "" {
 		g.ready.PushBack(slot{e: e})
@@ -92,7 +98,6 @@ func (g *group) takeLocked(r *receiver) *delivery {
 		}
 		g.busy[s.key] = true
 	}
-	e.attempt++
 	d := &delivery{g: g, r: r, e: e, attempt: e.attempt}
 	g.inFlight[d] = struct{}{}
 	return d
@@ -114,6 +119,9 @@ func (g *group) doneLocked(d *delivery) {
 // requeueLocked puts e back at the front of its queue for redelivery, after a
 // retry's backoff or when its receiver closed; its key stays first in line.
 func (g *group) requeueLocked(e *entry) {
+	if g.deleted {
+		return
+	}
 	k := e.msg.Key
 	if k == "" {
 		g.ready.PushFront(slot{e: e})
@@ -129,9 +137,11 @@ func (g *group) requeueLocked(e *entry) {
 	g.ready.PushFront(slot{key: k})
 }
 
-// retryLater takes d out of flight and requeues its message after delay.
-func (g *group) retryLater(d *delivery, delay time.Duration) {
+// retryLater takes d out of flight and requeues its message after delay,
+// to be delivered with Attempt attempt.
+func (g *group) retryLater(d *delivery, delay time.Duration, attempt int) {
 	delete(g.inFlight, d)
+	d.e.attempt = attempt
 	time.AfterFunc(delay, func() {
 		g.mu.Lock()
 		g.requeueLocked(d.e)

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // hub is the shared state behind Broker handles: the topics and their
@@ -21,6 +21,8 @@ type hub struct {
 // group sees one topic's messages in the same order, and a batch enters every
 // group or none.
 type topic struct {
+	hub    *hub
+	name   string
 	mu     sync.Mutex
 	groups map[string]*group
 	list   []*group      // groups, for the publish loop
@@ -57,7 +59,7 @@ func (h *hub) topic(name string) *topic {
 	defer h.mu.Unlock()
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{groups: map[string]*group{}}
+		t = &topic{hub: h, name: name, groups: map[string]*group{}}
 		h.topics[name] = t
 	}
 	return t
@@ -77,9 +79,55 @@ func (h *hub) group(topicName, name string) *group {
 	return g
 }
 
+// existing returns the group of topic, or an error wrapping
+// driver.ErrNotFound if it was never created.
+func (h *hub) existing(topicName, name string) (*group, error) {
+	h.mu.Lock()
+	t := h.topics[topicName]
+	h.mu.Unlock()
+	if t != nil {
+		t.mu.Lock()
+		g := t.groups[name]
+		t.mu.Unlock()
+		if g != nil {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("memory: group %s of topic %s: %w", name, topicName, driver.ErrNotFound)
+}
+
+// deleteGroup removes the group of topic with its messages and dead
+// letters; its receivers get nothing more.
+func (h *hub) deleteGroup(topicName, name string) error {
+	g, err := h.existing(topicName, name)
+	if err != nil {
+		return err
+	}
+	t := g.topic
+	t.mu.Lock()
+	delete(t.groups, name)
+	for i, x := range t.list {
+		if x == g {
+			t.list = append(t.list[:i:i], t.list[i+1:]...)
+			break
+		}
+	}
+	t.mu.Unlock()
+	g.mu.Lock()
+	g.deleted = true
+	g.ready, g.dead = deque[slot]{}, deque[*driver.Message]{}
+	clear(g.keys)
+	clear(g.busy)
+	clear(g.inFlight)
+	g.held = 0
+	g.mu.Unlock()
+	t.freed()
+	return nil
+}
+
 // publish enqueues msgs, already validated and copied, to every group of
 // topic at once, blocking while any group lacks room for all of them.
-func (h *hub) publish(ctx context.Context, topicName string, msgs []*pubsub.Message) error {
+func (h *hub) publish(ctx context.Context, topicName string, msgs []*driver.Message) error {
 	t := h.topic(topicName)
 	for {
 		t.mu.Lock()
@@ -97,7 +145,7 @@ func (h *hub) publish(ctx context.Context, topicName string, msgs []*pubsub.Mess
 			for _, g := range t.list {
 				g.mu.Lock()
 				for _, m := range msgs {
-					g.enqueueLocked(&entry{msg: m})
+					g.enqueueLocked(&entry{msg: m, attempt: 1})
 				}
 				g.mu.Unlock()
 				g.signal()

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // receiver is one subscription's source of deliveries from its group.
@@ -17,15 +17,15 @@ type receiver struct {
 
 func newReceiver(g *group) *receiver { return &receiver{g: g, closed: make(chan struct{})} }
 
-// Receive implements pubsub.Receiver.
-func (r *receiver) Receive(ctx context.Context) (pubsub.Delivery, error) {
+// Receive implements driver.Subscription.
+func (r *receiver) Receive(ctx context.Context) (driver.Delivery, error) {
 	g := r.g
 	for {
 		g.mu.Lock()
 		if r.done {
 			g.mu.Unlock()
 			g.signal() // pass on a wake-up this call may have taken
-			return nil, pubsub.ErrClosed
+			return nil, driver.ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
 			g.mu.Unlock()
@@ -46,13 +46,13 @@ func (r *receiver) Receive(ctx context.Context) (pubsub.Delivery, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-r.closed:
-			return nil, pubsub.ErrClosed
+			return nil, driver.ErrClosed
 		}
 	}
 }
 
-// Close implements pubsub.Receiver: the receiver's unsettled messages go back
-// to the front of the group's queue.
+// Close implements driver.Subscription: the receiver's unsettled messages go
+// back to the front of the group's queue, untouched.
 func (r *receiver) Close() error {
 	g := r.g
 	g.mu.Lock()
@@ -84,32 +84,29 @@ type delivery struct {
 	g       *group
 	r       *receiver
 	e       *entry
-	attempt int // e.attempt when delivered: e may be delivered again after a release
+	attempt int // e.attempt when delivered
 	settled bool
 }
 
-// Message implements pubsub.Delivery.
-func (d *delivery) Message() *pubsub.Message {
-	m := d.e.msg.Clone()
-	m.Attempt = d.attempt
-	return m
-}
+// Message implements driver.Delivery: a new copy on each call.
+func (d *delivery) Message() *driver.Message { return clone(d.e.msg, d.attempt) }
 
-// settle marks d settled, or reports that it already was (its receiver closed
-// and handed it back).
-func (d *delivery) settleLocked() error {
+// settleLocked marks d settled, or reports that it already was (its
+// receiver closed and handed it back). done reports that there is nothing
+// to do: the group was deleted.
+func (d *delivery) settleLocked() (done bool, err error) {
 	if d.settled {
-		return fmt.Errorf("memory: message %s of group %s already handed back: %w", d.e.msg.ID, d.g.name, pubsub.ErrClosed)
+		return true, fmt.Errorf("memory: message %s of group %s already handed back: %w", d.e.msg.ID, d.g.name, driver.ErrClosed)
 	}
 	d.settled = true
-	return nil
+	return d.g.deleted, nil
 }
 
-// Ack implements pubsub.Delivery.
+// Ack implements driver.Delivery.
 func (d *delivery) Ack(context.Context) error {
 	g := d.g
 	g.mu.Lock()
-	if err := d.settleLocked(); err != nil {
+	if done, err := d.settleLocked(); done {
 		g.mu.Unlock()
 		return err
 	}
@@ -123,15 +120,57 @@ func (d *delivery) Ack(context.Context) error {
 	return nil
 }
 
-// Retry implements pubsub.Delivery: the message is requeued after delay, its
+// Retry implements driver.Delivery: the message is requeued after delay, its
 // key held back until then.
-func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
+func (d *delivery) Retry(_ context.Context, delay time.Duration, attempt int) error {
 	g := d.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := d.settleLocked(); err != nil {
+	if done, err := d.settleLocked(); done {
 		return err
 	}
-	g.retryLater(d, delay)
+	g.retryLater(d, delay, attempt)
+	return nil
+}
+
+// Release implements driver.Delivery: the message goes back to the front of
+// the queue at once, with the same Attempt.
+func (d *delivery) Release(context.Context) error {
+	g := d.g
+	g.mu.Lock()
+	if done, err := d.settleLocked(); done {
+		g.mu.Unlock()
+		return err
+	}
+	delete(g.inFlight, d)
+	g.requeueLocked(d.e)
+	g.mu.Unlock()
+	g.signal()
+	return nil
+}
+
+// DeadLetter implements driver.Delivery: dl joins the group's dead letters
+// and the message leaves the group, in one step. When the dead letters are
+// full it fails and the delivery stays unsettled.
+func (d *delivery) DeadLetter(_ context.Context, dl *driver.Message) error {
+	g := d.g
+	g.mu.Lock()
+	if d.settled || g.deleted {
+		_, err := d.settleLocked()
+		g.mu.Unlock()
+		return err
+	}
+	if err := g.storeDeadLocked(dl); err != nil {
+		g.mu.Unlock()
+		return err
+	}
+	d.settled = true
+	g.doneLocked(d)
+	more := g.ready.Len() > 0
+	g.mu.Unlock()
+	if more && d.e.msg.Key != "" {
+		g.signal()
+	}
+	g.topic.freed()
 	return nil
 }

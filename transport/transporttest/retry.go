@@ -2,7 +2,6 @@ package transporttest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -67,59 +66,3 @@ func (s *suite) testPanic(t *testing.T) {
 	assert.GreaterOrEqual(t, got[1].at.Sub(got[0].at), 50*time.Millisecond-timerSlack, "backoff after a panic, no hot loop")
 }
 
-// deadLetterCase runs a handler that always fails with err and returns the
-// handler's deliveries and the one dead letter read from dlqTopic.
-func (s *suite) deadLetterCase(t *testing.T, err error, dlqTopic string, opts ...pubsub.SubscribeOption) (string, []delivery, *pubsub.Message) {
-	ctx := s.ctx(t)
-	b := s.h.NewBroker(t)
-	topic := topicName(t)
-	if dlqTopic == "" {
-		dlqTopic = topic + pubsub.DeadLetterSuffix
-	}
-	calls := newInbox()
-	opts = append([]pubsub.SubscribeOption{pubsub.WithBackoff(10*time.Millisecond, 20*time.Millisecond)}, opts...)
-	subscribe(t, ctx, b, topic, "billing", func(_ context.Context, m *pubsub.Message) error {
-		calls.add(0, m)
-		return err
-	}, opts...)
-	dead := newInbox()
-	subscribe(t, ctx, b, dlqTopic, "billing", dead.handler(0))
-
-	sent := &pubsub.Message{ID: "doomed", Key: "k", Metadata: map[string]string{"trace": "t-1"}, Payload: []byte{0, 1, 2}}
-	require.NoError(t, b.Publish(ctx, topic, sent))
-	dead.waitN(t, 1, s.h.Timeout)
-	dl := dead.quiet(quietPeriod)
-	require.Len(t, dl, 1, "one dead letter")
-	m := dl[0].msg
-	assert.Equal(t, "doomed", m.ID)
-	assert.Equal(t, "k", m.Key)
-	assert.Equal(t, []byte{0, 1, 2}, m.Payload)
-	assert.Equal(t, "t-1", m.Metadata["trace"])
-	assert.Equal(t, topic, m.Metadata[pubsub.MetadataOriginalTopic])
-	assert.Equal(t, "billing", m.Metadata[pubsub.MetadataGroup])
-	return topic, calls.quiet(quietPeriod), m
-}
-
-func (s *suite) testDeadLetterMaxAttempts(t *testing.T) {
-	_, calls, m := s.deadLetterCase(t, errors.New("card declined"), "", pubsub.WithMaxAttempts(3))
-	require.Len(t, calls, 3, "handler called MaxAttempts times")
-	for i, c := range calls {
-		assert.Equal(t, i+1, c.msg.Attempt)
-	}
-	assert.Equal(t, "card declined", m.Metadata[pubsub.MetadataDeadLetterReason])
-	assert.Equal(t, "3", m.Metadata[pubsub.MetadataAttempts])
-}
-
-func (s *suite) testDeadLetterPermanent(t *testing.T) {
-	_, calls, m := s.deadLetterCase(t, pubsub.Permanent(errors.New("malformed order")), "", pubsub.WithMaxAttempts(5))
-	require.Len(t, calls, 1, "no retries for Permanent")
-	assert.Equal(t, "malformed order", m.Metadata[pubsub.MetadataDeadLetterReason])
-	assert.Equal(t, "1", m.Metadata[pubsub.MetadataAttempts])
-}
-
-func (s *suite) testDeadLetterCustomTopic(t *testing.T) {
-	custom := topicName(t) + "-graveyard"
-	_, calls, m := s.deadLetterCase(t, pubsub.Permanent(errors.New("nope")), custom, pubsub.WithDeadLetter(custom))
-	require.Len(t, calls, 1)
-	assert.Equal(t, "nope", m.Metadata[pubsub.MetadataDeadLetterReason])
-}

@@ -16,7 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
 )
 
-// testTraceContext: through otelpubsub.Wrap, the trace context that Publish
+// testTraceContext: through otelpubsub.Instrument, the trace context that Publish
 // writes to the metadata ("traceparent", "tracestate") survives the trip and
 // every redelivery, so that each delivery's process span is a child of the
 // message's send span, in the publisher's trace.
@@ -25,7 +25,7 @@ func (s *suite) testTraceContext(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	b := otelpubsub.Wrap(s.h.NewBroker(t), otelpubsub.WithTracerProvider(tp), otelpubsub.WithLogger(nil))
+	b := s.h.NewBroker(t, otelpubsub.Instrument(otelpubsub.WithTracerProvider(tp), otelpubsub.WithLogger(nil)))
 	topic := topicName(t)
 	in := newInbox()
 	handlerSpans := make(chan trace.SpanContext, 2)

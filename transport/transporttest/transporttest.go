@@ -1,10 +1,14 @@
 // Package transporttest is the conformance suite for Switchyard transports:
-// one subtest per line of the semantics contract (fan-out, competing
-// consumers, durable groups, redelivery with backoff, dead letters, drain on
-// shutdown, round trip of IDs, keys, metadata and payloads, concurrent
-// publishers, name and size validation, ordering by key, and the trace
-// context carried through otelpubsub). Every transport's tests call Run
-// against a real broker; Features says what a broker cannot do.
+// one subtest or more per line of the semantics contract (DESIGN.md v2):
+// names and their injective mapping, fan-out, competing consumers, durable
+// groups, attempts that count handler runs, redelivery with backoff that
+// does not block the group, dead letters per group with their admin API
+// (list, replay to one group, purge) and parking when they cannot be
+// stored, publish errors, phased shutdown with publishing during the drain,
+// round trip of IDs, keys, metadata and payloads, size limits, ordering by
+// key, observers and middleware, and the trace context carried through
+// otelpubsub. Every transport's tests call Run against a real broker;
+// Features says what a broker cannot do.
 package transporttest
 
 import (
@@ -17,11 +21,17 @@ import (
 
 // Harness connects the suite to the transport under test.
 type Harness struct {
-	// NewBroker returns a new client of the broker under test, as a new
-	// process would open it; every call reaches the same broker, so groups
-	// are shared between clients. It registers the client's Close with
-	// t.Cleanup. Required.
-	NewBroker func(t *testing.T) pubsub.Broker
+	// NewBroker returns a new client of the broker under test, opened with
+	// opts, as a new process would open it; every call reaches the same
+	// broker, so groups are shared between clients. It registers the
+	// client's Close with t.Cleanup. The client must implement
+	// pubsub.DeadLetterAdmin, pubsub.GroupCreator, pubsub.GroupDeleter and
+	// pubsub.Pinger, as every transport.Open broker does. Required.
+	NewBroker func(t *testing.T, opts ...pubsub.BrokerOption) pubsub.Broker
+	// BreakDeadLetters makes storing dead letters of group of topic fail
+	// until the function it returns is called (which must make storing work
+	// again, keeping what was stored). Required.
+	BreakDeadLetters func(t *testing.T, topic, group string) (restore func())
 	// Timeout bounds each wait for deliveries. Default 15s.
 	Timeout time.Duration
 }
@@ -40,8 +50,8 @@ type Features struct {
 // Run runs the conformance suite as subtests of t. Each subtest uses topics
 // of its own with random names, so runs against a shared broker do not meet.
 func Run(t *testing.T, h Harness, f Features) {
-	if h.NewBroker == nil || f.MaxMessageBytes <= 0 {
-		t.Fatal("transporttest: Harness.NewBroker and Features.MaxMessageBytes are required")
+	if h.NewBroker == nil || h.BreakDeadLetters == nil || f.MaxMessageBytes <= 0 {
+		t.Fatal("transporttest: Harness.NewBroker, Harness.BreakDeadLetters and Features.MaxMessageBytes are required")
 	}
 	if h.Timeout == 0 {
 		h.Timeout = 15 * time.Second
@@ -60,13 +70,24 @@ func Run(t *testing.T, h Harness, f Features) {
 		{"DurableGroupAcrossResubscribe", s.testDurableGroup},
 		{"RedeliveryWithBackoff", s.testRedelivery},
 		{"PanicIsRetried", s.testPanic},
+		{"RetriesDoNotBlockTheGroup", s.testRetriesDoNotBlock},
+		{"AttemptUnchangedByUntouchedHandBack", s.testUntouchedHandBack},
 		{"DeadLetterAfterMaxAttempts", s.testDeadLetterMaxAttempts},
 		{"DeadLetterAtOnceForPermanent", s.testDeadLetterPermanent},
 		{"DeadLetterToCustomTopic", s.testDeadLetterCustomTopic},
+		{"DeadLettersIsolatedPerGroup", s.testDeadLettersIsolated},
+		{"DeadLetterAdminListReplayPurge", s.testDeadLetterAdmin},
+		{"ReplayReachesOnlyItsGroup", s.testReplayOneGroup},
+		{"DeadLetterStorageFailureParks", s.testDeadLetterParked},
+		{"DeleteGroup", s.testDeleteGroup},
+		{"NamesDoNotCollide", s.testNamesDoNotCollide},
 		{"CloseDrainsInFlight", s.testCloseDrains},
 		{"ShutdownDeadlineRedelivers", s.testShutdownDeadline},
+		{"PublishDuringBrokerDrain", s.testPublishDuringDrain},
 		{"ContextCancelStopsSubscription", s.testContextCancel},
 		{"ClosedBrokerReturnsErrClosed", s.testClosed},
+		{"ObserverSeesEveryOutcome", s.testObserver},
+		{"MiddlewareOrder", s.testMiddleware},
 		{"RoundTrip", s.testRoundTrip},
 		{"PublishSetsID", s.testPublishSetsID},
 		{"ConcurrentPublishers", s.testConcurrentPublishers},

@@ -1,0 +1,28 @@
+package otelpubsub
+
+import (
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/switchyard-go/switchyard/pubsub"
+)
+
+// Instrument returns the broker option that traces, measures and logs a
+// broker: give it to transport.Open or a transport's constructor. It adds
+// publish middleware (send spans, trace context written into each message's
+// metadata, the sent counter) and an Observer (process spans, the consumed
+// and outcome counters, handler durations), as the package documentation
+// describes. The outcomes are the delivery loop's own, never guessed.
+func Instrument(opts ...Option) pubsub.BrokerOption {
+	c := newConfig(opts)
+	in := &instrumentation{
+		cfg:    c,
+		tracer: c.tracerProvider.Tracer(instrumentationName, trace.WithSchemaURL(semconv.SchemaURL)),
+		ins:    newInstruments(c.meterProvider),
+		system: semconv.MessagingSystemKey.String(c.system),
+	}
+	return pubsub.WithOptions(
+		pubsub.WithPublishMiddleware(in.publishMiddleware),
+		pubsub.WithObserver(pubsub.Observer{OnReceive: in.onReceive, OnSettle: in.onSettle}),
+	)
+}
