@@ -1,6 +1,7 @@
 // Package pubsub is Switchyard's portable publish/subscribe API. Services
 // write against it once and pick the broker by configuration
-// (transport.Open with a mem://, amqp:// or gcppubsub:// URL).
+// (transport.Open with a mem://, amqp://, gcppubsub:// or nats:// URL); every
+// broker it returns is a *Client with the same semantics.
 //
 // # Model
 //
@@ -8,7 +9,7 @@
 // group of a topic with a Handler:
 //
 //   - every group of a topic receives every message published after the
-//     group was created (fan-out);
+//     group was created (fan-out); create groups ahead with CreateGroup;
 //   - the members of one group (Subscriptions with the same topic and group,
 //     in one process or many) share its messages, each handled by one member
 //     at a time (competing consumers);
@@ -17,26 +18,53 @@
 //
 // # Delivery
 //
-// Delivery is at least once. A message is acknowledged only after its handler
-// returned nil. A handler error or panic has the message redelivered after a
-// backoff (WithBackoff: exponential from 100ms to 30s by default, with
-// jitter), with Message.Attempt incremented. After WithMaxAttempts (default
-// 5) attempts, or at once when the handler returns Permanent(err), the
-// message is published to the dead-letter topic ("<topic>.dlq" by default,
-// WithDeadLetter) with MetadataDeadLetterReason, MetadataOriginalTopic,
-// MetadataGroup and MetadataAttempts set, and acknowledged on its topic. The
-// dead-letter topic gets a group named like the source group, so that
-// subscribing to it with that group name reads the dead letters. Handlers
-// must be idempotent: a message may be delivered more than once.
+// Delivery is at least once: handlers must be idempotent. A message is acked
+// only after its handler returned nil. A handler error or panic has the
+// message redelivered after a backoff (WithBackoff: exponential from 100ms to
+// 30s by default, with jitter); messages waiting out a backoff do not hold
+// up the others. Message.Attempt counts the handler runs: 1 on the first
+// delivery, one more after each failure (and at most one more for a run cut
+// off by a crash or by Shutdown's deadline); a message handed back untouched
+// (fetched ahead but not handled when its member stopped) keeps its Attempt.
 //
-// Publish returns nil only after the broker durably accepted every message.
+// # Dead letters
+//
+// After WithMaxAttempts (default 5) runs, or at once when the handler
+// returns Permanent(err), the message is stored in the dead letters of its
+// own group, with MetadataDeadLetterReason, MetadataDeadLetterTime,
+// MetadataOriginalTopic, MetadataGroup and MetadataAttempts set, and acked.
+// No other group sees it. An operator lists a group's dead letters, replays
+// them to that group (Attempt starts again at 1) or purges them with
+// DeadLetterAdmin (every broker implements it; so does the switchyard
+// command line). Each transport documents how many dead letters a group
+// keeps. If a dead letter cannot be stored, the message is parked: the
+// member keeps it and tries again with backoff, and its handler never runs
+// it again; a handler is never given a message whose Attempt is past
+// WithMaxAttempts. WithDeadLetter(topic) publishes dead letters to a topic
+// of your own instead.
+//
+// Publish returns nil only after the broker durably accepted every message;
+// a *PublishError says which were not, where the broker tells.
 //
 // # Shutdown
 //
 // Subscription.Close stops new deliveries and waits (WithDrainTimeout,
-// default 30s) for in-flight handlers; Shutdown takes the bound from a
-// context. Messages whose handlers did not finish are redelivered. Closing a
-// Broker closes its Subscriptions. Calls after Close return ErrClosed.
+// default 30s) for in-flight handlers and settles their messages; Shutdown
+// takes the bound from a context. When the bound passes, the messages of
+// handlers still running are handed back. Broker.Shutdown (and Close) goes
+// in phases: it drains every subscription while Publish still works, so
+// handlers that publish and dead-lettering succeed; then it waits for
+// publishes in progress and closes the connections. Calls after that return
+// ErrClosed.
+//
+// # Hooks
+//
+// WithMiddleware wraps handlers (func(Handler) Handler); WithObserver is told
+// the real outcome of every delivery by the loop itself (acked, retried
+// with its delay, dead-lettered, released, parked, settle failed, with the
+// handler's duration); WithPublishMiddleware wraps Publish. Given to a
+// broker they apply to all its subscriptions. Package otelpubsub builds
+// OpenTelemetry traces and metrics on them.
 //
 // # Typed topics
 //
@@ -46,8 +74,8 @@
 //
 // # Transports
 //
-// The retry, backoff, dead-letter, concurrency and drain policy lives once,
-// here, in the delivery loop (StartSubscription); transports provide the
-// broker's primitives through Receiver and Delivery. Applications do not
-// need those two interfaces.
+// The policy above lives once, here, in Client; transports implement the
+// small interface of package pubsub/driver (send a batch, receive, ack,
+// retry after a delay, release, store and manage dead letters, groups,
+// ping). Applications never need that package.
 package pubsub

@@ -74,29 +74,44 @@ func Example_fanout() {
 }
 
 // A failing handler is retried with backoff; after WithMaxAttempts the
-// message goes to the dead-letter topic "<topic>.dlq", where the group's
-// dead letters can be read with the same group name.
+// message is stored in its group's dead letters, which an operator lists,
+// and replays once the cause is fixed (or purges).
 func Example_deadLetter() {
 	ctx := context.Background()
-	broker, _ := memory.New(memory.Config{})
+	settled := make(chan pubsub.Outcome, 10)
+	broker, _ := memory.New(memory.Config{}, pubsub.WithLogger(nil), pubsub.WithObserver(pubsub.Observer{
+		OnSettle: func(_ context.Context, st pubsub.Settlement) { settled <- st.Outcome },
+	}))
 	defer broker.Close()
 
+	ledgerUp := false
 	_, _ = broker.Subscribe(ctx, "payments", "ledger", func(_ context.Context, m *pubsub.Message) error {
 		fmt.Println("attempt", m.Attempt)
-		return errors.New("ledger unavailable")
-	}, pubsub.WithMaxAttempts(3), pubsub.WithBackoff(time.Millisecond, 5*time.Millisecond), pubsub.WithLogger(nil))
-
-	dead := make(chan *pubsub.Message)
-	_, _ = broker.Subscribe(ctx, "payments.dlq", "ledger", func(_ context.Context, m *pubsub.Message) error {
-		dead <- m
+		if !ledgerUp {
+			return errors.New("ledger unavailable")
+		}
 		return nil
-	})
+	}, pubsub.WithMaxAttempts(3), pubsub.WithBackoff(time.Millisecond, 5*time.Millisecond), pubsub.WithConcurrency(1))
 	_ = broker.Publish(ctx, "payments", &pubsub.Message{ID: "pay-1", Payload: []byte("{}")})
-	m := <-dead
-	fmt.Println(m.ID, "dead after", m.Metadata[pubsub.MetadataAttempts], "attempts:", m.Metadata[pubsub.MetadataDeadLetterReason])
+	for o := range settled {
+		if o == pubsub.OutcomeDeadLettered {
+			break
+		}
+	}
+	dead, _ := broker.ListDeadLetters(ctx, "payments", "ledger", 10)
+	for _, m := range dead {
+		fmt.Println(m.ID, "dead after", m.Metadata[pubsub.MetadataAttempts], "attempts:", m.Metadata[pubsub.MetadataDeadLetterReason])
+	}
+
+	ledgerUp = true // the cause is fixed: send the dead letters back to the group
+	n, _ := broker.ReplayDeadLetters(ctx, "payments", "ledger")
+	fmt.Println("replayed", n)
+	<-settled
 	// Output:
 	// attempt 1
 	// attempt 2
 	// attempt 3
 	// pay-1 dead after 3 attempts: ledger unavailable
+	// replayed 1
+	// attempt 1
 }

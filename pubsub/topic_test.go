@@ -19,8 +19,8 @@ type signup struct {
 	Plan   string `json:"plan"`
 }
 
-func newMemory(t *testing.T) *memory.Broker {
-	b, err := memory.New(memory.Config{})
+func newMemory(t *testing.T, opts ...pubsub.BrokerOption) *pubsub.Client {
+	b, err := memory.New(memory.Config{}, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
@@ -67,24 +67,25 @@ func TestTypedTopicRoundTrip(t *testing.T) {
 
 func TestTypedTopicUndecodableGoesToDeadLetterAtOnce(t *testing.T) {
 	ctx := context.Background()
-	b := newMemory(t)
+	settled := make(chan pubsub.Outcome, 1)
+	b := newMemory(t, pubsub.WithLogger(quietLog), pubsub.WithObserver(pubsub.Observer{
+		OnSettle: func(_ context.Context, st pubsub.Settlement) { settled <- st.Outcome }}))
 	signups := pubsub.NewTopic[signup]("signups")
 	var calls atomic.Int32
 	_, err := signups.Subscribe(ctx, b, "welcome", func(context.Context, signup, *pubsub.Message) error {
 		calls.Add(1)
-		return nil
-	}, pubsub.WithLogger(quietLog))
-	require.NoError(t, err)
-	dead := make(chan *pubsub.Message, 1)
-	_, err = b.Subscribe(ctx, "signups.dlq", "welcome", func(_ context.Context, m *pubsub.Message) error {
-		dead <- m
 		return nil
 	})
 	require.NoError(t, err)
 
 	require.NoError(t, b.Publish(ctx, "signups", &pubsub.Message{ID: "junk", Payload: []byte("not json")}))
 	select {
-	case m := <-dead:
+	case o := <-settled:
+		require.Equal(t, pubsub.OutcomeDeadLettered, o)
+		dls, err := b.ListDeadLetters(ctx, "signups", "welcome", 0)
+		require.NoError(t, err)
+		require.Len(t, dls, 1)
+		m := dls[0]
 		assert.Equal(t, "junk", m.ID)
 		assert.Equal(t, "1", m.Metadata[pubsub.MetadataAttempts])
 		assert.True(t, strings.HasPrefix(m.Metadata[pubsub.MetadataDeadLetterReason], "pubsub: decode pubsub_test.signup from topic signups: "),
