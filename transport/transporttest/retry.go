@@ -65,4 +65,3 @@ func (s *suite) testPanic(t *testing.T) {
 	assert.Equal(t, []int{1, 2}, []int{got[0].msg.Attempt, got[1].msg.Attempt})
 	assert.GreaterOrEqual(t, got[1].at.Sub(got[0].at), 50*time.Millisecond-timerSlack, "backoff after a panic, no hot loop")
 }
-
