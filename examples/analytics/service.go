@@ -81,7 +81,7 @@ func Run(ctx context.Context, deps Deps) error {
 			Stats
 		}{deps.Instance, deps.Group, deps.Counter.Snapshot(r.URL.Query().Get("user_id"))})
 	})
-	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	c.DeadLetters().Register(mux)
 	srv := service.Server{Name: "analytics", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
 	return srv.Serve(ctx, mux, "analytics API listening", "topic", topic.Name(), "group", deps.Group)
 }

@@ -73,7 +73,7 @@ func Run(ctx context.Context, deps Deps) error {
 
 	mux := service.Mux(deps.Metrics, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/audit", listHandler(deps.Store))
-	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	c.DeadLetters().Register(mux)
 	srv := service.Server{Name: "audit", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
 	return srv.Serve(ctx, mux, "audit API listening", "topic", topic.Name(), "group", deps.Group)
 }

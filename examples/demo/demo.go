@@ -246,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		}
 		var b pubsub.Broker
 		if s.name != "webhook-sink" && s.name != "metrics" {
-			b, err = cmdutil.OpenBroker(ctx, cfg.PubSubURL, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
+			b, err = cmdutil.OpenBroker(ctx, cfg.PubSubURL, log, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
 			if err != nil {
 				_ = ln.Close()
 				return nil, fmt.Errorf("demo: %w", err)

@@ -37,8 +37,8 @@ type env struct {
 	log *slog.Logger
 	// fast are subscribe options that keep retries short.
 	fast []pubsub.SubscribeOption
-	// wrap, when set, decorates every broker handle (otelpubsub.Wrap).
-	wrap func(pubsub.Broker) pubsub.Broker
+	// opts are given to every broker handle (otelpubsub.Instrument, say).
+	opts []pubsub.BrokerOption
 }
 
 // forEachTransport runs test on mem://, on RabbitMQ, and on Google Cloud
@@ -114,12 +114,9 @@ func testLogger() *slog.Logger {
 // service gets its own, as a process of its own would.
 func (e *env) broker(t *testing.T) pubsub.Broker {
 	t.Helper()
-	b, err := openBroker(context.Background(), e.url)
+	b, err := openBroker(context.Background(), e.url, append([]pubsub.BrokerOption{pubsub.WithLogger(e.log)}, e.opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
-	if e.wrap != nil {
-		b = e.wrap(b)
-	}
 	return b
 }
 

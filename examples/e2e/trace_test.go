@@ -28,17 +28,15 @@ import (
 // (the notifier's first webhook call fails, so it has two) are children of
 // the send span, and the welcome webhook the sink receives carries the
 // notifier's HTTP client span in its traceparent. Spans go to an SDK
-// TracerProvider given to otelpubsub.Wrap, W3C Trace Context both in HTTP
+// TracerProvider given to otelpubsub.Instrument, W3C Trace Context both in HTTP
 // headers and in message metadata; no global is set.
 func TestTraceFollowsRequest(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, e *env) {
 		rec := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-		e.wrap = func(b pubsub.Broker) pubsub.Broker {
-			return otelpubsub.Wrap(b, otelpubsub.WithTracerProvider(tp),
-				otelpubsub.WithPropagator(propagation.TraceContext{}), otelpubsub.WithLogger(e.log))
-		}
+		e.opts = []pubsub.BrokerOption{otelpubsub.Instrument(otelpubsub.WithTracerProvider(tp),
+			otelpubsub.WithPropagator(propagation.TraceContext{}), otelpubsub.WithLogger(e.log))}
 		s := startActivityStack(t, e)
 
 		ctx, reqSpan := tp.Tracer("e2e").Start(context.Background(), "caller", trace.WithSpanKind(trace.SpanKindClient))

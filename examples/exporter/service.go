@@ -50,14 +50,16 @@ type Deps struct {
 	// Concurrency is how many exports this worker runs at once (default
 	// DefaultConcurrency).
 	Concurrency int
-	// MaxAttempts is how many times an export is tried before it is marked
-	// failed (default pubsub.DefaultMaxAttempts).
+	// MaxAttempts is how many times an export is tried (the subscription's
+	// pubsub.WithMaxAttempts; default pubsub.DefaultMaxAttempts). When the
+	// delivery loop dead-letters a request, the export is marked failed.
 	MaxAttempts int
 	// ProgressEvery is how many rows are written between progress updates
 	// (default DefaultProgressEvery).
 	ProgressEvery int64
 	// SubscribeOptions are passed to Subscribe after the worker's own
-	// (concurrency, max attempts).
+	// (concurrency, max attempts, the observer that marks dead-lettered
+	// exports failed).
 	SubscribeOptions []pubsub.SubscribeOption
 	// Listener is where the API serves; if nil, Run listens on Addr.
 	Listener net.Listener
@@ -121,6 +123,7 @@ func Run(ctx context.Context, deps Deps) error {
 	opts := append([]pubsub.SubscribeOption{
 		pubsub.WithConcurrency(deps.Concurrency),
 		pubsub.WithMaxAttempts(deps.MaxAttempts),
+		pubsub.WithObserver(pubsub.Observer{OnSettle: w.onSettle}),
 	}, deps.SubscribeOptions...)
 	c := service.NewConsumer("exporter", deps.Broker, deps.Group, deps.Logger)
 	defer c.Close()
@@ -129,7 +132,7 @@ func Run(ctx context.Context, deps Deps) error {
 	}
 
 	mux := service.Mux(deps.Metrics, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
-	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	c.DeadLetters().Register(mux)
 	srv := service.Server{Name: "exporter", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
 	return srv.Serve(ctx, mux, "exporter running", "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
 }

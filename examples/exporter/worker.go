@@ -59,13 +59,42 @@ func (w *worker) handle(ctx context.Context, ev events.ExportRequested, m *pubsu
 		// Shutting down: hand the request back for another worker.
 		w.release(e.RID, log)
 		return ctx.Err()
-	case pubsub.IsPermanent(runErr) || m.Attempt >= w.MaxAttempts:
-		log.Error("export failed", "rows", rows, "err", runErr)
-		return w.finish(ctx, e, events.StatusFailed, rows, runErr.Error())
 	default:
-		log.Warn("export attempt failed; will retry", "rows", rows, "err", runErr)
+		// The delivery loop retries it, or dead-letters it after its last
+		// attempt (or at once for a Permanent error): onSettle then marks
+		// the export failed.
+		log.Warn("export attempt failed", "rows", rows, "err", runErr)
 		w.release(e.RID, log)
 		return runErr
+	}
+}
+
+// onSettle is the subscription's observer: when the delivery loop
+// dead-letters a request (its last attempt failed, or a Permanent error),
+// the export is marked failed and export.failed announced. The loop, not
+// the handler, decides that an attempt was the last.
+func (w *worker) onSettle(_ context.Context, st pubsub.Settlement) {
+	if st.Outcome != pubsub.OutcomeDeadLettered {
+		return
+	}
+	var ev events.ExportRequested
+	if err := pubsub.JSON.Decode(st.Message.Payload, &ev); err != nil || ev.RID == "" {
+		return // not an export request: nothing to mark
+	}
+	log := w.Logger.With("rid", ev.RID, "attempts", st.Message.Attempt)
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	defer cancel()
+	e, err := w.Store.Export(ctx, ev.RID)
+	if err != nil {
+		log.Error("export dead-lettered; could not mark it failed", "err", err)
+		return
+	}
+	if e.Status == events.StatusCompleted || e.Status == events.StatusFailed {
+		return
+	}
+	log.Error("export failed", "err", st.Cause)
+	if err := w.failExport(ctx, e, st.Cause.Error()); err != nil {
+		log.Error("could not mark the export failed", "err", err)
 	}
 }
 
@@ -112,6 +141,19 @@ func (w *worker) finish(ctx context.Context, e txstore.Export, status string, ro
 	}
 	e.Status, e.Progress, e.Error, e.ObjectKey, e.UpdatedAt = status, rows, errText, key, time.Now().UTC()
 	w.Logger.Info("export "+status, "rid", e.RID, "rows", rows)
+	return w.announce(ctx, e)
+}
+
+// failExport marks e failed with errText (whatever worker held it) and
+// announces export.failed.
+func (w *worker) failExport(ctx context.Context, e txstore.Export, errText string) error {
+	if err := w.Store.Fail(ctx, e.RID, errText); err != nil {
+		return err
+	}
+	e, err := w.Store.Export(ctx, e.RID)
+	if err != nil {
+		return err
+	}
 	return w.announce(ctx, e)
 }
 

@@ -120,7 +120,7 @@ func Run(ctx context.Context, deps Deps) error {
 			Notifications []Notification `json:"notifications"`
 		}{sent})
 	})
-	mux.Handle("GET /api/deadletters", c.DeadLetters())
+	c.DeadLetters().Register(mux)
 	srv := service.Server{Name: "notifier", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
 	return srv.Serve(ctx, mux, "notifier API listening", "group", deps.Group, "welcome_webhook", deps.WelcomeWebhookURL)
 }

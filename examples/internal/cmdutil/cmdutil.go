@@ -79,17 +79,20 @@ func (c *Common) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// OpenBroker opens url with transport.Open and wraps the broker with
-// otelpubsub.Wrap(b, opts...), so that its publishes and deliveries are
+// OpenBroker opens url with transport.Open, instrumented with
+// otelpubsub.Instrument(opts...) so that its publishes and deliveries are
 // traced (the global TracerProvider: no spans until the application
 // installs one), measured (otelpubsub.WithMeterProvider, else the global
-// MeterProvider) and logged. Every example opens its brokers here.
-func OpenBroker(ctx context.Context, url string, opts ...otelpubsub.Option) (pubsub.Broker, error) {
-	b, err := transport.Open(ctx, url)
+// MeterProvider) and logged; messaging.system follows the URL's scheme.
+// The broker and its subscriptions log to log. Every example opens its
+// brokers here.
+func OpenBroker(ctx context.Context, url string, log *slog.Logger, opts ...otelpubsub.Option) (pubsub.Broker, error) {
+	opts = append([]otelpubsub.Option{otelpubsub.WithSystem(otelpubsub.SystemOf(url))}, opts...)
+	b, err := transport.Open(ctx, url, pubsub.WithLogger(log), otelpubsub.Instrument(opts...))
 	if err != nil {
 		return nil, fmt.Errorf("open broker %s: %w", redact.URL(url), err)
 	}
-	return otelpubsub.Wrap(b, opts...), nil
+	return b, nil
 }
 
 // OpenBroker opens PubSubURL with the package's OpenBroker, logging where
@@ -103,7 +106,7 @@ func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broke
 		}
 		c.metrics = m
 	}
-	b, err := OpenBroker(ctx, c.PubSubURL, otelpubsub.WithMeterProvider(c.metrics.Provider), otelpubsub.WithLogger(log))
+	b, err := OpenBroker(ctx, c.PubSubURL, log, otelpubsub.WithMeterProvider(c.metrics.Provider), otelpubsub.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func TestOpenBroker(t *testing.T) {
 }
 
 func TestOpenBrokerError(t *testing.T) {
-	b, err := cmdutil.OpenBroker(context.Background(), "nope://x")
+	b, err := cmdutil.OpenBroker(context.Background(), "nope://x", slog.New(slog.DiscardHandler))
 	assert.Nil(t, b)
 	assert.ErrorIs(t, err, transport.ErrUnknownScheme)
 	assert.ErrorContains(t, err, "open broker nope://x: ")

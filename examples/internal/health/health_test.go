@@ -44,9 +44,9 @@ func readyz(t *testing.T, checks ...health.Check) (int, health.Report) {
 	return code, rep
 }
 
-func openMem(t *testing.T) pubsub.Broker {
+func openMem(t *testing.T, opts ...pubsub.BrokerOption) pubsub.Broker {
 	t.Helper()
-	b, err := transport.Open(context.Background(), "mem://health-"+pubsub.NewID()[:8])
+	b, err := transport.Open(context.Background(), "mem://health-"+pubsub.NewID()[:8], opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
@@ -61,14 +61,15 @@ func TestLive(t *testing.T) {
 
 // TestReadyBroker: 200 while the mem:// broker is open; 503 naming the
 // broker once it is closed (Ping returns pubsub.ErrClosed), also through
-// otelpubsub.Wrap.
+// otelpubsub.Instrument.
 func TestReadyBroker(t *testing.T) {
 	for _, wrap := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "otelpubsub"}[wrap], func(t *testing.T) {
-			b := openMem(t)
+			var opts []pubsub.BrokerOption
 			if wrap {
-				b = otelpubsub.Wrap(b)
+				opts = append(opts, otelpubsub.Instrument())
 			}
+			b := openMem(t, opts...)
 			code, rep := readyz(t, health.Broker(b))
 			assert.Equal(t, http.StatusOK, code)
 			assert.Equal(t, health.Report{Status: "ready", Checks: []health.Result{{Name: "broker", Status: "ok"}}}, rep)

@@ -44,9 +44,9 @@ func CreateGroups(ctx context.Context, b any, groups []string, topics ...string)
 	return nil
 }
 
-// Consumer is one consumer group of a service: its subscriptions and,
-// for each topic it subscribes to, the group's dead letters of that topic,
-// listed by DeadLetters. Close stops them all.
+// Consumer is one consumer group of a service: its subscriptions and the
+// group's dead letters on the topics it subscribes to (DeadLetters). Close
+// stops the subscriptions.
 type Consumer struct {
 	name  string
 	sub   pubsub.Subscriber
@@ -57,13 +57,14 @@ type Consumer struct {
 }
 
 // NewConsumer returns the consumer group group of the service name (which
-// prefixes Subscribe's errors), receiving from s and logging to log.
+// prefixes Subscribe's errors), receiving from s and logging to log. Its
+// dead letters are managed through s when s is a pubsub.DeadLetterAdmin.
 func NewConsumer(name string, s pubsub.Subscriber, group string, log *slog.Logger) *Consumer {
-	return &Consumer{name: name, sub: s, group: group, log: log, dead: deadletters.New(group, log)}
+	return &Consumer{name: name, sub: s, group: group, log: log, dead: deadletters.New(group, s)}
 }
 
-// DeadLetters lists the group's dead letters of every topic subscribed to;
-// the services serve it at GET /api/deadletters.
+// DeadLetters is the group's dead letters of every topic subscribed to; the
+// services serve it under /api/deadletters (deadletters.List.Register).
 func (c *Consumer) DeadLetters() *deadletters.List { return c.dead }
 
 // Close stops the subscriptions, letting in-flight handlers finish.
@@ -75,8 +76,8 @@ func (c *Consumer) Close() {
 }
 
 // Subscribe subscribes c's group to topic with h, logging to c's logger
-// (pubsub.WithLogger, then opts), and watches the group's dead letters of
-// topic. The subscriptions run until ctx ends or c is closed.
+// (pubsub.WithLogger, then opts), and adds topic to the group's dead
+// letters. The subscription runs until ctx ends or c is closed.
 func Subscribe[T any](ctx context.Context, c *Consumer, topic pubsub.Topic[T], h func(context.Context, T, *pubsub.Message) error, opts ...pubsub.SubscribeOption) error {
 	opts = append([]pubsub.SubscribeOption{pubsub.WithLogger(c.log)}, opts...)
 	sub, err := topic.Subscribe(ctx, c.sub, c.group, h, opts...)
@@ -84,11 +85,7 @@ func Subscribe[T any](ctx context.Context, c *Consumer, topic pubsub.Topic[T], h
 		return fmt.Errorf("%s: subscribe to %s: %w", c.name, topic.Name(), err)
 	}
 	c.subs = append(c.subs, sub)
-	dsub, err := c.dead.Watch(ctx, c.sub, topic.Name())
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.name, err)
-	}
-	c.subs = append(c.subs, dsub)
+	c.dead.Add(topic.Name())
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport"
@@ -70,9 +71,7 @@ func TestConsumer(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	topic := pubsub.NewTopic[string]("greetings")
-	// the dead-letter topic's group too: the crash may be dead-lettered
-	// before Subscribe watches it
-	require.NoError(t, service.CreateGroups(ctx, b, []string{"g"}, topic.Name(), topic.Name()+pubsub.DeadLetterSuffix))
+	require.NoError(t, service.CreateGroups(ctx, b, []string{"g"}, topic.Name()))
 	require.NoError(t, topic.Publish(ctx, b, "hello"))
 	require.NoError(t, topic.Publish(ctx, b, "crash"))
 
@@ -93,9 +92,15 @@ func TestConsumer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no delivery")
 	}
-	require.Eventually(t, func() bool { return len(c.DeadLetters().Letters()) == 1 }, 5*time.Second, 20*time.Millisecond,
-		"the crashed message is listed among the dead letters")
-	assert.Equal(t, "greetings", c.DeadLetters().Letters()[0].Topic)
+	var letters []deadletters.Letter
+	require.Eventually(t, func() bool {
+		letters, err = c.DeadLetters().Letters(ctx)
+		return err == nil && len(letters) == 1
+	}, 5*time.Second, 20*time.Millisecond, "the crashed message is listed among the dead letters")
+	assert.Equal(t, "greetings", letters[0].Topic)
+	assert.Equal(t, "g", letters[0].Group)
+	assert.Equal(t, "crash", letters[0].Reason)
+	assert.Equal(t, 1, letters[0].Attempts)
 }
 
 func TestSubscribeError(t *testing.T) {
