@@ -94,11 +94,7 @@ func (c *Client) sendBatch(ctx context.Context, topic string, msgs []*Message) e
 			m.ID = NewID()
 		}
 	}
-	dm := make([]*driver.Message, len(msgs))
-	for i, m := range msgs {
-		dm[i] = (*driver.Message)(m)
-	}
-	return c.sendErr(ctx, topic, msgs, c.d.SendBatch(ctx, topic, dm))
+	return c.sendErr(ctx, topic, msgs, c.d.SendBatch(ctx, topic, driverMessages(msgs)))
 }
 
 // checkBatch validates every message of a Publish before any I/O.

@@ -52,16 +52,16 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	if msg.Metadata == nil {
 		msg.Metadata = map[string]string{}
 	}
-	f := &inflight{d: d, msg: msg, ctx: s.handlerCtx}
+	f := inflight{d: d, msg: msg, ctx: s.handlerCtx}
 	if s.receiveCtx.Err() != nil {
 		// Taken while the subscription started to stop: hand it back.
-		s.settle(f, Settlement{Outcome: OutcomeReleased}, d.Release(s.handlerCtx))
+		s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(s.handlerCtx))
 		return
 	}
 	if msg.Attempt > s.cfg.maxAttempts {
 		// Earlier runs were cut off (a crash, a deadline) or its dead
 		// letter was parked when a member stopped: no handler runs it again.
-		s.deadLetter(f, msg.Attempt-1, fmt.Errorf("pubsub: attempt %d is past the maximum of %d (earlier attempts were cut off or their dead letter was not stored)", msg.Attempt, s.cfg.maxAttempts), 0)
+		s.deadLetter(&f, msg.Attempt-1, fmt.Errorf("pubsub: attempt %d is past the maximum of %d (earlier attempts were cut off or their dead letter was not stored)", msg.Attempt, s.cfg.maxAttempts), 0)
 		return
 	}
 	for _, o := range s.cfg.observers {
@@ -69,27 +69,26 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 			f.ctx = o.OnReceive(f.ctx, Delivery{Topic: s.cfg.topic, Group: s.cfg.group, Message: msg})
 		}
 	}
-	sl.cur.Store(f)
+	sl.begin(f)
 	start := time.Now()
 	err := s.call(f.ctx, msg)
 	took := time.Since(start)
-	sl.cur.Store(nil)
-	if !f.claimed.CompareAndSwap(false, true) {
+	if _, ok := sl.claim(); !ok {
 		return // Shutdown's deadline passed: it handed the message back
 	}
 	attempt := msg.Attempt
 	switch {
 	case err == nil:
-		s.settle(f, Settlement{Outcome: OutcomeAcked, Duration: took}, d.Ack(s.handlerCtx))
+		s.settle(&f, Settlement{Outcome: OutcomeAcked, Duration: took}, d.Ack(s.handlerCtx))
 	case errors.Is(err, ErrClosed) && s.receiveCtx.Err() != nil:
 		// The handler could not take the message because it stops too.
-		s.settle(f, Settlement{Outcome: OutcomeReleased, Duration: took}, d.Release(s.handlerCtx))
+		s.settle(&f, Settlement{Outcome: OutcomeReleased, Duration: took}, d.Release(s.handlerCtx))
 	case IsPermanent(err) || attempt >= s.cfg.maxAttempts:
-		s.deadLetter(f, attempt, err, took)
+		s.deadLetter(&f, attempt, err, took)
 	default:
 		s.logFailure(msg, err)
 		delay := s.cfg.backoff(attempt)
-		s.settle(f, Settlement{Outcome: OutcomeRetried, Delay: delay, Cause: err, Duration: took}, d.Retry(s.handlerCtx, delay, attempt+1))
+		s.settle(&f, Settlement{Outcome: OutcomeRetried, Delay: delay, Cause: err, Duration: took}, d.Retry(s.handlerCtx, delay, attempt+1))
 	}
 }
 

@@ -76,7 +76,9 @@ func NewMessage(payload []byte) *Message {
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 // Clone returns a deep copy of m: Metadata and Payload are copied, so the copy

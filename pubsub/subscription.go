@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
@@ -40,16 +39,37 @@ type Subscription struct {
 }
 
 // slot is where a worker shows the delivery whose handler it runs, so that
-// Shutdown can hand it back when its deadline passes.
-type slot struct{ cur atomic.Pointer[inflight] }
+// Shutdown can hand it back when its deadline passes. Whoever clears active
+// (the worker when the handler returns, or Shutdown at its deadline)
+// settles the delivery.
+type slot struct {
+	mu     sync.Mutex
+	f      inflight
+	active bool
+}
 
-// inflight is one delivery being handled. Whoever sets claimed first (the
-// worker when the handler returns, or Shutdown at its deadline) settles it.
+// begin shows f as running in the slot.
+func (sl *slot) begin(f inflight) {
+	sl.mu.Lock()
+	sl.f, sl.active = f, true
+	sl.mu.Unlock()
+}
+
+// claim takes the running delivery out of the slot, reporting whether there
+// was one still to settle.
+func (sl *slot) claim() (inflight, bool) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	f, ok := sl.f, sl.active
+	sl.f, sl.active = inflight{}, false
+	return f, ok
+}
+
+// inflight is one delivery being handled.
 type inflight struct {
-	d       driver.Delivery
-	msg     *Message
-	ctx     context.Context // the handler's, from the observers' OnReceive
-	claimed atomic.Bool
+	d   driver.Delivery
+	msg *Message
+	ctx context.Context // the handler's, from the observers' OnReceive
 }
 
 // startSubscription starts the delivery loop on ds. The subscription shuts
@@ -155,12 +175,12 @@ func (s *Subscription) cutOff() {
 	s.cancelHandlers()
 	var n int
 	for i := range s.slots {
-		f := s.slots[i].cur.Load()
-		if f == nil || !f.claimed.CompareAndSwap(false, true) {
+		f, ok := s.slots[i].claim()
+		if !ok {
 			continue
 		}
 		n++
-		s.handBack(f, f.msg.Attempt+1, nil)
+		s.handBack(&f, f.msg.Attempt+1, nil)
 	}
 	s.parking.Wait()
 	s.cfg.logger.Warn("pubsub: drain cut short; messages of unfinished handlers handed back for redelivery",

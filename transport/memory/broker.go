@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -65,11 +66,7 @@ func (b *broker) SendBatch(ctx context.Context, topic string, msgs []*driver.Mes
 	if len(msgs) > b.hub.cfg.GroupCapacity {
 		return fmt.Errorf("memory: batch of %d messages is more than a group holds (%d): %w", len(msgs), b.hub.cfg.GroupCapacity, driver.ErrMessageTooLarge)
 	}
-	stored := make([]*driver.Message, len(msgs))
-	for i, m := range msgs {
-		stored[i] = clone(m, 0)
-	}
-	return b.hub.publish(ctx, topic, stored)
+	return b.hub.publish(ctx, topic, copyBatch(msgs))
 }
 
 // CreateGroup implements driver.Broker: from now on the group keeps the
@@ -101,6 +98,31 @@ func (b *broker) Close() error { return nil }
 
 // As implements driver.Broker: memory has nothing underneath to expose.
 func (b *broker) As(any) bool { return false }
+
+// copyBatch returns deep copies of msgs, with Attempt 0, in two
+// allocations besides the metadata maps: one for the messages, one for all
+// their payloads.
+func copyBatch(msgs []*driver.Message) []driver.Message {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Payload)
+	}
+	payloads := make([]byte, 0, n)
+	copies := make([]driver.Message, len(msgs))
+	for i, m := range msgs {
+		c := &copies[i]
+		*c = driver.Message{ID: m.ID, Key: m.Key}
+		if m.Metadata != nil {
+			c.Metadata = maps.Clone(m.Metadata)
+		}
+		if m.Payload != nil {
+			start := len(payloads)
+			payloads = append(payloads, m.Payload...)
+			c.Payload = payloads[start:len(payloads):len(payloads)]
+		}
+	}
+	return copies
+}
 
 // clone returns a deep copy of m with Attempt set to attempt.
 func clone(m *driver.Message, attempt int) *driver.Message {

@@ -127,7 +127,7 @@ func (h *hub) deleteGroup(topicName, name string) error {
 
 // publish enqueues msgs, already validated and copied, to every group of
 // topic at once, blocking while any group lacks room for all of them.
-func (h *hub) publish(ctx context.Context, topicName string, msgs []*driver.Message) error {
+func (h *hub) publish(ctx context.Context, topicName string, msgs []driver.Message) error {
 	t := h.topic(topicName)
 	for {
 		t.mu.Lock()
@@ -144,8 +144,8 @@ func (h *hub) publish(ctx context.Context, topicName string, msgs []*driver.Mess
 		if room {
 			for _, g := range t.list {
 				g.mu.Lock()
-				for _, m := range msgs {
-					g.enqueueLocked(&entry{msg: m, attempt: 1})
+				for i := range msgs {
+					g.enqueueLocked(&entry{msg: &msgs[i], attempt: 1})
 				}
 				g.mu.Unlock()
 				g.signal()

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/switchyard-go/switchyard/pubsub/driver"
@@ -86,10 +87,29 @@ type delivery struct {
 	e       *entry
 	attempt int // e.attempt when delivered
 	settled bool
+
+	msg   driver.Message // the first copy Message returns, allocated with d
+	given bool           // msg was returned
 }
 
-// Message implements driver.Delivery: a new copy on each call.
-func (d *delivery) Message() *driver.Message { return clone(d.e.msg, d.attempt) }
+// Message implements driver.Delivery: a new copy on each call (the first
+// one allocated with the delivery). The portable layer calls it from one
+// goroutine at a time.
+func (d *delivery) Message() *driver.Message {
+	if d.given {
+		return clone(d.e.msg, d.attempt)
+	}
+	d.given = true
+	m := d.e.msg
+	d.msg = driver.Message{ID: m.ID, Key: m.Key, Attempt: d.attempt}
+	if m.Metadata != nil {
+		d.msg.Metadata = maps.Clone(m.Metadata)
+	}
+	if m.Payload != nil {
+		d.msg.Payload = append([]byte(nil), m.Payload...)
+	}
+	return &d.msg
+}
 
 // settleLocked marks d settled, or reports that it already was (its
 // receiver closed and handed it back). done reports that there is nothing
