@@ -3,55 +3,46 @@ package pubsub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // gate counts the calls in progress through a Client and, once shut, turns
-// new ones away and lets Shutdown wait for the rest.
+// new ones away and lets Shutdown wait for the rest. It is lock-free on the
+// way in and out, as every Publish goes through it.
 type gate struct {
-	mu   sync.Mutex
-	shut bool
-	n    int
-	idle chan struct{} // closed when n drops to 0 after shut; nil until then
+	state    atomic.Int64 // calls in progress, plus shutBit once shut
+	idle     chan struct{}
+	idleOnce sync.Once
 }
+
+// shutBit marks a shut gate in state.
+const shutBit = int64(1) << 62
 
 // enter admits a call, or reports false once the gate is shut.
 func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.shut {
+	if g.state.Add(1)&shutBit != 0 {
+		g.leave()
 		return false
 	}
-	g.n++
 	return true
 }
 
-// leave ends a call admitted by enter.
+// leave ends a call admitted by enter (or refused by it).
 func (g *gate) leave() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.n == 0 && g.idle != nil {
-		close(g.idle)
-		g.idle = nil
+	if g.state.Add(-1) == shutBit {
+		g.idleOnce.Do(func() { close(g.idle) })
 	}
 }
 
 // shutAndWait turns new calls away and waits until the calls in progress
-// have left or ctx ends (ctx's error).
+// have left or ctx ends (ctx's error). It is called once.
 func (g *gate) shutAndWait(ctx context.Context) error {
-	g.mu.Lock()
-	g.shut = true
-	if g.n == 0 {
-		g.mu.Unlock()
+	g.idle = make(chan struct{})
+	if g.state.Add(shutBit) == shutBit {
 		return nil
 	}
-	if g.idle == nil {
-		g.idle = make(chan struct{})
-	}
-	idle := g.idle
-	g.mu.Unlock()
 	select {
-	case <-idle:
+	case <-g.idle:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
