@@ -4,37 +4,43 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
-	"github.com/switchyard-go/switchyard/transport"
+	"github.com/switchyard-go/switchyard/transport/memory"
 )
 
-// Wrap a broker so that the trace of a request continues in the handlers of
-// the messages it publishes. Applications usually install their providers
-// globally (otel.SetTracerProvider) and call Wrap without options.
-func Example() {
+// Instrument a broker so that the trace of a request continues in the
+// handlers of the messages it publishes, and the loop's outcomes are
+// counted. Applications usually install their providers globally
+// (otel.SetTracerProvider, otel.SetMeterProvider) and give only
+// WithSystem and WithLogger.
+func ExampleInstrument() {
 	ctx := context.Background()
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	defer func() { _ = tp.Shutdown(ctx) }()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 
-	inner, err := transport.Open(ctx, "mem://otelpubsub-example")
+	b, err := memory.New(memory.Config{}, otelpubsub.Instrument(
+		otelpubsub.WithTracerProvider(tp),
+		otelpubsub.WithMeterProvider(mp),
+		otelpubsub.WithSystem(otelpubsub.SystemOf("mem://")),
+	))
 	if err != nil {
 		log.Fatal(err)
 	}
-	b := otelpubsub.Wrap(inner, otelpubsub.WithTracerProvider(tp))
-	defer func() { _ = b.Close() }()
-
-	handled := make(chan trace.SpanContext, 1)
+	handled := make(chan struct{}, 1)
 	_, err = b.Subscribe(ctx, "orders", "billing", func(ctx context.Context, m *pubsub.Message) error {
 		fmt.Printf("handling %s, traceparent in metadata: %t\n", m.ID, m.Metadata["traceparent"] != "")
-		handled <- trace.SpanContextFromContext(ctx)
+		handled <- struct{}{}
 		return nil
 	})
 	if err != nil {
@@ -46,26 +52,40 @@ func Example() {
 		log.Fatal(err)
 	}
 	request.End()
-	handler := <-handled
-	fmt.Println("handler in the request's trace:", handler.TraceID() == request.SpanContext().TraceID())
+	<-handled
+	// Close drains the subscription: once it returns, the handler's outcome
+	// is recorded.
+	if err := b.Close(); err != nil {
+		log.Fatal(err)
+	}
 
-	for len(spans.Ended()) < 3 { // the process span ends just after the handler returns
-		time.Sleep(time.Millisecond)
-	}
-	byID := map[trace.SpanID]string{}
+	names := map[trace.SpanID]string{}
 	for _, s := range spans.Ended() {
-		byID[s.SpanContext().SpanID()] = s.Name()
+		names[s.SpanContext().SpanID()] = s.Name()
 	}
-	for _, kind := range []trace.SpanKind{trace.SpanKindProducer, trace.SpanKindConsumer} {
-		for _, s := range spans.Ended() {
-			if s.SpanKind() == kind {
-				fmt.Printf("%s (%s), child of %q\n", s.Name(), kind, byID[s.Parent().SpanID()])
-			}
+	for _, s := range spans.Ended() {
+		if s.SpanKind() == trace.SpanKindInternal {
+			continue
+		}
+		fmt.Printf("%s (%s), child of %q", s.Name(), s.SpanKind(), names[s.Parent().SpanID()])
+		if set := attribute.NewSet(s.Attributes()...); set.HasValue(otelpubsub.OutcomeKey) {
+			v, _ := set.Value(otelpubsub.OutcomeKey)
+			fmt.Printf(", %s", v.Emit())
+		}
+		fmt.Println()
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == otelpubsub.MetricAcked {
+			fmt.Println(m.Name, sum.DataPoints[0].Value)
 		}
 	}
 	// Output:
 	// handling order-1, traceparent in metadata: true
-	// handler in the request's trace: true
 	// send orders (producer), child of "POST /orders"
-	// process orders (consumer), child of "send orders"
+	// process orders (consumer), child of "send orders", acked
+	// switchyard.messages.acked 1
 }

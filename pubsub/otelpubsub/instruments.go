@@ -17,11 +17,13 @@ const (
 	// without error.type.
 	MetricSent = "messaging.client.sent.messages"
 	// MetricConsumed counts deliveries to handlers ({message}), redeliveries
-	// included.
+	// included: one per pubsub.Observer.OnReceive. Deliveries the loop
+	// settles without running the handler are not in it.
 	MetricConsumed = "messaging.client.consumed.messages"
 	// MetricProcessDuration is the histogram of handler durations in seconds
-	// (s), with the outcome attribute and, when the handler failed,
-	// error.type.
+	// (s), one point per handler run, recorded with the delivery's final
+	// outcome (a parked one with the outcome that follows) and, when the
+	// handler failed, error.type.
 	MetricProcessDuration = "messaging.process.duration"
 	// MetricAcked counts messages acked after their handler returned nil
 	// ({message}): pubsub.OutcomeAcked.
@@ -37,13 +39,16 @@ const (
 	// subscription ({message}): pubsub.OutcomeReleased.
 	MetricReleased = "switchyard.messages.released"
 	// MetricParked counts dead letters that could not be stored at first
-	// ({message}): pubsub.OutcomeParked.
+	// ({message}): pubsub.OutcomeParked. It is not a final outcome: each
+	// parked message is counted again, as dead-lettered or retried, when
+	// its dead letter is stored or its subscription stops.
 	MetricParked = "switchyard.messages.parked"
 	// MetricSettleFailed counts acks, retries and releases the broker did
 	// not take ({message}): pubsub.OutcomeSettleFailed.
 	MetricSettleFailed = "switchyard.messages.settle_failed"
 	// MetricInFlight is an up-down counter of handlers running now
-	// ({handler}).
+	// ({handler}): up at OnReceive, down at the delivery's first outcome,
+	// so a parked message (whose handler has returned) is not in it.
 	MetricInFlight = "switchyard.handlers.in_flight"
 )
 
@@ -53,10 +58,11 @@ const (
 	// AttemptKey is the delivery attempt of a process span: 1 on the first
 	// delivery (pubsub.Message.Attempt).
 	AttemptKey = attribute.Key("switchyard.message.attempt")
-	// OutcomeKey is what the delivery loop did with a handled message, on
-	// process spans and the process-duration histogram: the name of its
-	// pubsub.Outcome ("acked", "retried", "dead_lettered", "released",
-	// "settle_failed").
+	// OutcomeKey is what the delivery loop did with a message: the name of
+	// its final pubsub.Outcome ("acked", "retried", "dead_lettered",
+	// "released", "settle_failed") on process spans and the
+	// process-duration histogram, and "parked" on the exception event of a
+	// process span whose dead letter was not stored at first.
 	OutcomeKey = attribute.Key("switchyard.handler.outcome")
 )
 

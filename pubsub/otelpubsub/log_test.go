@@ -9,14 +9,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
-	"github.com/switchyard-go/switchyard/transport"
+	"github.com/switchyard-go/switchyard/transport/memory"
 )
 
 // logBuffer is a concurrency-safe JSON log sink.
@@ -29,6 +29,10 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func (l *logBuffer) lines(t *testing.T) []map[string]any {
@@ -47,31 +51,29 @@ func (l *logBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+// messages returns the level and text of each line.
+func messages(lines []map[string]any) []string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, l["level"].(string)+" "+l["msg"].(string))
+	}
+	return out
 }
 
-// TestLogs runs a retry, a panic and a dead letter, logging at Debug: the
-// wrapper's lines carry topic, group, message id and trace ids, the delivery
-// loop's lines go to the same logger, and neither they nor the error of an
-// Open with credentials carry the password.
+// TestLogs runs a retry, a panic and a dead letter at Debug: the
+// instrumentation's own lines go to otelpubsub.WithLogger's logger, with
+// topic, group, message id, attempt, outcome and trace ids; the delivery
+// loop's lines go to pubsub.WithLogger's, and neither gets the other's.
 func TestLogs(t *testing.T) {
-	const password = "s3cr3t-Pa55"
 	ctx := context.Background()
-	_, err := transport.Open(ctx, "mem://alice:"+password+"@otelpubsub-logs")
-	require.Error(t, err, "mem:// takes no credentials")
-	assert.NotContains(t, err.Error(), password)
-	inner, err := transport.Open(ctx, "mem://otelpubsub-logs")
-	require.NoError(t, err)
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tel := newTelemetry(t)
-	b := otelpubsub.Wrap(inner, tel.options(otelpubsub.WithLogger(logger))...)
-	t.Cleanup(func() { _ = b.Close() })
+	own, loop := &logBuffer{}, &logBuffer{}
+	b, err := memory.New(memory.Config{MaxMessageBytes: 100},
+		tel.instrument(otelpubsub.WithLogger(own.logger())), pubsub.WithLogger(loop.logger()))
+	require.NoError(t, err)
+	defer func() { _ = b.Close() }()
 
-	done := make(chan struct{})
+	done := newSettlements()
 	_, err = b.Subscribe(ctx, "orders", "billing", func(_ context.Context, m *pubsub.Message) error {
 		switch m.Attempt {
 		case 1:
@@ -79,49 +81,82 @@ func TestLogs(t *testing.T) {
 		case 2:
 			panic("bug")
 		}
-		defer close(done)
 		return pubsub.Permanent(errors.New("malformed"))
-	}, pubsub.WithBackoff(time.Millisecond, 2*time.Millisecond))
+	}, fast, done.observer())
 	require.NoError(t, err)
 	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "m-1"}))
-	<-done
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "message dead-lettered") },
-		waitFor, 5*time.Millisecond, "the delivery loop logs to the wrapper's logger")
-	require.Eventually(t, func() bool { return strings.Count(logs.String(), "otelpubsub: handled") == 3 },
-		waitFor, 5*time.Millisecond)
+	assert.Equal(t, map[string][]string{"m-1": {"retried", "retried", "dead_lettered"}}, done.take(t, 3))
+	require.ErrorIs(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "big", Payload: make([]byte, 200)}), pubsub.ErrMessageTooLarge)
 
-	var published, handled, panicked int
-	for _, l := range logs.lines(t) {
-		msg, _ := l["msg"].(string)
-		switch msg {
-		case "otelpubsub: published":
-			published++
-			assert.Equal(t, "orders", l["topic"])
-			assert.Equal(t, "m-1", l["message_id"])
-			assert.NotEmpty(t, l["trace_id"])
-		case "pubsub: handler panicked":
-			panicked++
-			assert.Equal(t, "ERROR", l["level"])
-			assert.Equal(t, "bug", l["panic"])
-			assert.Contains(t, l["stack"], "runtime/debug.Stack")
-			assert.Equal(t, "orders", l["topic"])
-			assert.Equal(t, "billing", l["group"])
-			assert.Equal(t, "m-1", l["message_id"])
-		case "otelpubsub: handled":
-			handled++
-			if l["attempt"] == float64(2) {
-				assert.Equal(t, "bug", l["panic"])
-			}
-			assert.Equal(t, "orders", l["topic"])
-			assert.Equal(t, "billing", l["group"])
-			assert.Equal(t, "m-1", l["message_id"])
-			assert.NotEmpty(t, l["trace_id"])
-			assert.NotEmpty(t, l["span_id"])
-			assert.NotEmpty(t, l["outcome"])
+	// The published line is written when Publish returns, which may be after
+	// the first delivery was settled: group the lines by text.
+	byMsg := map[string][]map[string]any{}
+	for _, l := range own.lines(t) {
+		assert.Equal(t, "DEBUG", l["level"])
+		byMsg[l["msg"].(string)] = append(byMsg[l["msg"].(string)], l)
+	}
+	require.Len(t, byMsg["otelpubsub: published"], 1)
+	require.Len(t, byMsg["otelpubsub: settled"], 3)
+	require.Len(t, byMsg["otelpubsub: publish failed"], 1)
+	require.Len(t, byMsg, 3, "no other lines")
+	sends := tel.ended(trace.SpanKindProducer)
+	procs := tel.ended(trace.SpanKindConsumer)
+	require.Len(t, sends, 2)
+	require.Len(t, procs, 3)
+
+	pub := byMsg["otelpubsub: published"][0]
+	assert.Equal(t, "orders", pub["topic"])
+	assert.Equal(t, "m-1", pub["message_id"])
+	assert.Equal(t, sends[0].SpanContext().TraceID().String(), pub["trace_id"])
+	assert.Equal(t, sends[0].SpanContext().SpanID().String(), pub["span_id"])
+	for i, want := range []struct {
+		outcome, err, panic string
+	}{
+		{"retried", "timeout", ""},
+		{"retried", "pubsub: handler panicked: bug", "bug"},
+		{"dead_lettered", "malformed", ""},
+	} {
+		l := byMsg["otelpubsub: settled"][i]
+		assert.Equal(t, "orders", l["topic"])
+		assert.Equal(t, "billing", l["group"])
+		assert.Equal(t, "m-1", l["message_id"])
+		assert.Equal(t, float64(i+1), l["attempt"])
+		assert.Equal(t, want.outcome, l["outcome"])
+		assert.Equal(t, want.err, l["err"])
+		assert.Contains(t, l, "duration")
+		assert.Equal(t, procs[i].SpanContext().TraceID().String(), l["trace_id"])
+		assert.Equal(t, procs[i].SpanContext().SpanID().String(), l["span_id"])
+		if want.panic != "" {
+			assert.Equal(t, want.panic, l["panic"])
+		} else {
+			assert.NotContains(t, l, "panic")
 		}
 	}
-	assert.Equal(t, 1, published)
-	assert.Equal(t, 3, handled, "attempts 1, 2 (the panic) and 3")
-	assert.Equal(t, 1, panicked, "attempt 2, logged once, by the delivery loop")
-	assert.NotContains(t, logs.String(), password)
+	failed := byMsg["otelpubsub: publish failed"][0]
+	assert.Equal(t, "big", failed["message_id"])
+	assert.Contains(t, failed["err"], "message too large")
+	assert.Equal(t, sends[1].SpanContext().TraceID().String(), failed["trace_id"])
+
+	loopLines := loop.lines(t)
+	assert.Equal(t, []string{
+		"DEBUG pubsub: handler failed; will retry",
+		"WARN pubsub: handler panicked; will retry",
+		"WARN pubsub: message dead-lettered",
+	}, messages(loopLines), "the loop's lines, and only those, go to pubsub.WithLogger's logger")
+}
+
+// TestNilLoggerDiscards: WithLogger(nil) makes no lines and no trouble.
+func TestNilLoggerDiscards(t *testing.T) {
+	ctx := context.Background()
+	tel := newTelemetry(t)
+	loop := &logBuffer{}
+	b, err := memory.New(memory.Config{}, tel.instrument(otelpubsub.WithLogger(nil)), pubsub.WithLogger(loop.logger()))
+	require.NoError(t, err)
+	defer func() { _ = b.Close() }()
+	done := newSettlements()
+	_, err = b.Subscribe(ctx, "orders", "g", func(context.Context, *pubsub.Message) error { return nil }, done.observer())
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "a"}))
+	assert.Equal(t, "acked", done.next(t).Outcome.String())
+	assert.Empty(t, loop.lines(t), "nothing of the instrumentation's reaches the loop's logger")
 }

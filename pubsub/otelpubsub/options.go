@@ -42,8 +42,8 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // (otel.GetTextMapPropagator()), looked up on every call, unless it carries
 // no fields (the application never called otel.SetTextMapPropagator), in
 // which case W3C Trace Context (propagation.TraceContext, metadata keys
-// "traceparent" and "tracestate") is used, so that a wrapped broker
-// propagates traces without global setup. nil means the default.
+// "traceparent" and "tracestate") is used, so that an instrumented
+// broker propagates traces without global setup. nil means the default.
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.prop = p }
 }
@@ -55,11 +55,13 @@ func WithSystem(system string) Option {
 	return func(c *config) { c.system = system }
 }
 
-// WithLogger sets the logger of the instrumentation's own lines, which
-// carry topic, group, message_id, attempt, trace_id and span_id
-// attributes: one Debug line per published message and per handled
-// delivery (with its outcome and duration). The broker's and the delivery
-// loop's lines go to the logger given with pubsub.WithLogger. Default
+// WithLogger sets the logger of the instrumentation's own Debug lines: one
+// per published message ("otelpubsub: published", or "otelpubsub: publish
+// failed" with err), with topic, message_id, trace_id and span_id; and one
+// per delivery's final outcome ("otelpubsub: settled"), with topic, group,
+// message_id, attempt, outcome, duration, trace_id, span_id and, when there
+// was one, err, panic and settle_err. The broker's and the delivery loop's
+// lines go to the logger given with pubsub.WithLogger. Default
 // slog.Default() as it is at each line; nil discards. No line carries a URL
 // or a credential.
 func WithLogger(l *slog.Logger) Option {

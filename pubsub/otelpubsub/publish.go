@@ -24,11 +24,14 @@ type instrumentation struct {
 }
 
 // publishMiddleware starts a send span for each message (a child of ctx's
-// span), sets ID when it is empty, and publishes a copy of the message
-// whose metadata also carries the span's context; the caller's Message and
-// its Metadata map are not modified, except for ID. It then records the
-// sent counter and ends the spans, with an error status when Publish
-// failed. A publish to an invalid topic name passes through untouched.
+// span, or when ctx has none, of the trace context in the message's
+// metadata: a forwarded message, or a dead letter published to
+// pubsub.WithDeadLetter's topic), sets ID when it is empty, and publishes a
+// copy of the message whose metadata also carries the span's context; the
+// caller's Message and its Metadata map are not modified, except for ID. It
+// then records the sent counter and ends the spans, with an error status
+// when Publish failed. A publish to an invalid topic name passes through
+// untouched.
 func (in *instrumentation) publishMiddleware(next pubsub.PublishFunc) pubsub.PublishFunc {
 	return func(ctx context.Context, topic string, msgs []*pubsub.Message) error {
 		if pubsub.ValidateTopic(topic) != nil {
@@ -47,7 +50,7 @@ func (in *instrumentation) publishMiddleware(next pubsub.PublishFunc) pubsub.Pub
 			if m.ID == "" {
 				m.ID = pubsub.NewID()
 			}
-			sctx, span := in.tracer.Start(ctx, name,
+			sctx, span := in.tracer.Start(sendParent(ctx, prop, m), name,
 				trace.WithSpanKind(trace.SpanKindProducer),
 				trace.WithAttributes(in.system, dest,
 					semconv.MessagingOperationTypeSend,
@@ -89,6 +92,16 @@ func (in *instrumentation) publishMiddleware(next pubsub.PublishFunc) pubsub.Pub
 		}
 		return err
 	}
+}
+
+// sendParent returns the parent context of m's send span: ctx when it
+// holds a span, else ctx with the trace context of m's metadata (none when
+// m has no trace metadata: the send span is then a root).
+func sendParent(ctx context.Context, prop propagation.TextMapPropagator, m *pubsub.Message) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() || len(m.Metadata) == 0 {
+		return ctx
+	}
+	return prop.Extract(ctx, propagation.MapCarrier(m.Metadata))
 }
 
 // withTraceContext returns a shallow copy of m whose Metadata is a copy of
