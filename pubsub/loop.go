@@ -52,7 +52,7 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	if msg.Metadata == nil {
 		msg.Metadata = map[string]string{}
 	}
-	f := inflight{d: d, msg: msg, ctx: s.handlerCtx}
+	f := inflight{d: d, msg: msg, attempt: msg.Attempt, ctx: s.handlerCtx}
 	if s.receiveCtx.Err() != nil {
 		// Taken while the subscription started to stop: hand it back.
 		s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(s.handlerCtx))
@@ -70,6 +70,16 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 		}
 	}
 	sl.begin(f)
+	if s.handlerCtx.Err() != nil {
+		// Shutdown's deadline passed since the message arrived, maybe
+		// before it could see this slot: the handler must not start.
+		if _, ok := sl.claim(); ok {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.handlerCtx), handBackTimeout)
+			s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(ctx))
+			cancel()
+		}
+		return
+	}
 	var start time.Time
 	if len(s.cfg.observers) > 0 { // only observers are told the duration
 		start = time.Now()
@@ -82,7 +92,7 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	if _, ok := sl.claim(); !ok {
 		return // Shutdown's deadline passed: it handed the message back
 	}
-	attempt := msg.Attempt
+	attempt := f.attempt
 	switch {
 	case err == nil:
 		s.settle(&f, Settlement{Outcome: OutcomeAcked, Duration: took}, d.Ack(s.handlerCtx))
@@ -147,7 +157,7 @@ func (s *Subscription) handBack(f *inflight, attempt int, cause error) {
 func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took time.Duration) {
 	dl := deadLetterOf(f.d, s.cfg.topic, s.cfg.group, attempts, cause)
 	st := Settlement{Outcome: OutcomeDeadLettered, Cause: cause, Duration: took}
-	err := s.storeDeadLetter(f.d, dl)
+	err := s.storeDeadLetter(f, dl)
 	if err == nil {
 		s.logDeadLetter(f.msg, attempts, cause)
 		s.observe(f, st)
@@ -156,7 +166,7 @@ func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took t
 	s.parkMu.Lock()
 	if s.cut {
 		s.parkMu.Unlock()
-		s.handBack(f, max(f.msg.Attempt+1, s.cfg.maxAttempts+1), cause)
+		s.handBack(f, max(f.attempt+1, s.cfg.maxAttempts+1), cause)
 		return
 	}
 	s.parking.Add(1)
@@ -169,10 +179,10 @@ func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took t
 		select {
 		case <-time.After(delay):
 		case <-s.handlerCtx.Done():
-			s.handBack(f, max(f.msg.Attempt+1, s.cfg.maxAttempts+1), cause)
+			s.handBack(f, max(f.attempt+1, s.cfg.maxAttempts+1), cause)
 			return
 		}
-		if err = s.storeDeadLetter(f.d, dl); err == nil {
+		if err = s.storeDeadLetter(f, dl); err == nil {
 			s.logDeadLetter(f.msg, attempts, cause)
 			s.observe(f, st)
 			return
@@ -180,16 +190,17 @@ func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took t
 	}
 }
 
-// storeDeadLetter stores dl for delivery d: in the group's dead letters, or
-// published to WithDeadLetter's topic and then acked.
-func (s *Subscription) storeDeadLetter(d driver.Delivery, dl *Message) error {
+// storeDeadLetter stores dl for f: in the group's dead letters, or
+// published to WithDeadLetter's topic (in the delivery's context, so that a
+// trace continues) and then acked.
+func (s *Subscription) storeDeadLetter(f *inflight, dl *Message) error {
 	if s.cfg.deadLetterTopic == "" {
-		return d.DeadLetter(s.handlerCtx, (*driver.Message)(dl))
+		return f.d.DeadLetter(s.handlerCtx, (*driver.Message)(dl))
 	}
-	if err := s.c.Publish(s.handlerCtx, s.cfg.deadLetterTopic, dl); err != nil {
+	if err := s.c.Publish(f.ctx, s.cfg.deadLetterTopic, dl); err != nil {
 		return err
 	}
-	return d.Ack(s.handlerCtx)
+	return f.d.Ack(s.handlerCtx)
 }
 
 // deadLetterOf returns the dead letter of d's message: a fresh copy of it,

@@ -67,9 +67,10 @@ func (sl *slot) claim() (inflight, bool) {
 
 // inflight is one delivery being handled.
 type inflight struct {
-	d   driver.Delivery
-	msg *Message
-	ctx context.Context // the handler's, from the observers' OnReceive
+	d       driver.Delivery
+	msg     *Message
+	attempt int             // msg.Attempt on arrival: the handler may change msg
+	ctx     context.Context // the handler's, from the observers' OnReceive
 }
 
 // startSubscription starts the delivery loop on ds. The subscription shuts
@@ -180,7 +181,7 @@ func (s *Subscription) cutOff() {
 			continue
 		}
 		n++
-		s.handBack(&f, f.msg.Attempt+1, nil)
+		s.handBack(&f, f.attempt+1, nil)
 	}
 	s.parking.Wait()
 	s.cfg.logger.Warn("pubsub: drain cut short; messages of unfinished handlers handed back for redelivery",

@@ -1,9 +1,11 @@
 package otelpubsub_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -63,7 +65,10 @@ func ExampleInstrument() {
 	for _, s := range spans.Ended() {
 		names[s.SpanContext().SpanID()] = s.Name()
 	}
-	for _, s := range spans.Ended() {
+	ended := spans.Ended()
+	// The process span may end before the send span: print in a fixed order.
+	slices.SortFunc(ended, func(a, b sdktrace.ReadOnlySpan) int { return cmp.Compare(b.Name(), a.Name()) })
+	for _, s := range ended {
 		if s.SpanKind() == trace.SpanKindInternal {
 			continue
 		}

@@ -204,9 +204,9 @@ func TestFailedPublishMarksSpans(t *testing.T) {
 }
 
 // TestDeadLetterTopicContinuesTheTrace: a dead letter that the loop
-// publishes to pubsub.WithDeadLetter's topic (a Publish without a span in
-// its context) gets a send span in the original trace, read from its
-// metadata, and its consumer's process span follows on.
+// publishes to pubsub.WithDeadLetter's topic gets a send span that is a
+// child of the process span that gave up on it, and its consumer's process
+// span follows on, all in the original trace.
 func TestDeadLetterTopicContinuesTheTrace(t *testing.T) {
 	ctx := context.Background()
 	tel := newTelemetry(t)
@@ -236,7 +236,7 @@ func TestDeadLetterTopicContinuesTheTrace(t *testing.T) {
 	for child, parent := range map[string]string{
 		"send orders":        "checkout",
 		"process orders":     "send orders",
-		"send orders.dlq":    "send orders",
+		"send orders.dlq":    "process orders",
 		"process orders.dlq": "send orders.dlq",
 	} {
 		assert.Equal(t, byName["checkout"].TraceID(), byName[child].TraceID(), child)
