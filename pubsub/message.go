@@ -3,8 +3,8 @@ package pubsub
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"math/rand/v2"
 	"maps"
+	"math/rand/v2"
 
 	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
