@@ -53,7 +53,7 @@ func suiteFeatures(forceShort bool) tests.Features {
 		// comes again.
 		ExactlyOnceDelivery: false,
 		// No order among messages without a Key (the suite sets none), and
-		// Subscriptions run WithConcurrency (default 10) handlers at once;
+		// Subscriptions run pubsub.WithConcurrency (default 10) at once;
 		// a Nacked message comes back after later ones. This skips
 		// TestPublishSubscribeInOrder and TestNoAck.
 		GuaranteedOrder:                     false,
@@ -63,8 +63,9 @@ func suiteFeatures(forceShort bool) tests.Features {
 		Persistent: true,
 		// The suite's reconnect test restarts the broker with this command.
 		// Memory has no server, and these tests never restart a shared
-		// broker; each networked transport tests reconnecting in its own
-		// package (behind the brokerrestart tag). This skips TestReconnect.
+		// broker; reconnecting is the transports' work, not the bridge's
+		// (see the package doc), and their own packages test it (RabbitMQ's
+		// behind the brokerrestart tag). This skips TestReconnect.
 		RestartServiceCommand: nil,
 		// Subscribers of one group on separate brokers share it.
 		RequireSingleInstance: false,
