@@ -2,6 +2,7 @@ package watermillbridge_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,11 +16,27 @@ import (
 	"github.com/switchyard-go/switchyard/transport/memory"
 )
 
-func newBroker(t *testing.T) *memory.Broker {
-	b, err := memory.New(memory.Config{})
+func newBroker(t *testing.T) *pubsub.Client {
+	b, err := memory.New(memory.Config{}, pubsub.WithLogger(nil))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// observe returns an observer that sends every settlement to settled.
+func observe(settled chan<- pubsub.Settlement) pubsub.Option {
+	return pubsub.WithObserver(pubsub.Observer{OnSettle: func(_ context.Context, s pubsub.Settlement) { settled <- s }})
+}
+
+// assertClosed asserts that ch is closed now, without waiting.
+func assertClosed[T any](t *testing.T, ch <-chan T) {
+	t.Helper()
+	select {
+	case v, open := <-ch:
+		assert.False(t, open, "channel closed; got %v", v)
+	default:
+		t.Error("channel not closed")
+	}
 }
 
 func next[T any](t *testing.T, ch <-chan T) T {
@@ -80,10 +97,39 @@ func TestSubscriberAckAndNack(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	require.NoError(t, sub.Close())
-	_, open := <-ch
-	assert.False(t, open, "channel closed by Close")
+	assertClosed(t, ch)
 	_, err = sub.Subscribe(ctx, "orders")
 	assert.ErrorIs(t, err, pubsub.ErrClosed)
+}
+
+// Nacks count as failed attempts: after WithMaxAttempts of them the message
+// is dead-lettered in its group, with the attempts in its metadata.
+func TestNackDeadLettersAfterMaxAttempts(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	settled := make(chan pubsub.Settlement, 3)
+	sub := watermillbridge.NewSubscriber(b, "g", pubsub.WithMaxAttempts(2), pubsub.WithBackoff(time.Millisecond, time.Millisecond), observe(settled))
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, "orders")
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "m1", Payload: []byte("x")}))
+	for attempt := 1; attempt <= 2; attempt++ {
+		m := next(t, ch)
+		assert.Equal(t, strconv.Itoa(attempt), m.Metadata.Get(watermillbridge.MetadataAttempt))
+		assert.True(t, m.Nack())
+	}
+	assert.Equal(t, pubsub.OutcomeRetried, next(t, settled).Outcome)
+	assert.Equal(t, pubsub.OutcomeDeadLettered, next(t, settled).Outcome)
+	dead, err := b.ListDeadLetters(ctx, "orders", "g", 0)
+	require.NoError(t, err)
+	assert.Equal(t, "m1", dead[0].ID)
+	assert.Equal(t, "2", dead[0].Metadata[pubsub.MetadataAttempts])
+	assert.Equal(t, "watermillbridge: message nacked", dead[0].Metadata[pubsub.MetadataDeadLetterReason])
+	select {
+	case m := <-ch:
+		t.Fatalf("%s delivered again after it was dead-lettered", m.UUID)
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 // A watermill Router with middleware runs on a Switchyard broker.
@@ -125,18 +171,13 @@ func TestCloseHandsBackUntakenMessages(t *testing.T) {
 	first.Ack()
 	require.NoError(t, sub.Close())
 
-	dead := make(chan string, 3)
-	_, err = b.Subscribe(ctx, "orders.dlq", "g", func(_ context.Context, m *pubsub.Message) error { dead <- m.ID; return nil })
-	require.NoError(t, err)
 	got := make(chan string, 3)
 	_, err = b.Subscribe(ctx, "orders", "g", func(_ context.Context, m *pubsub.Message) error { got <- m.ID; return nil })
 	require.NoError(t, err)
 	ids := map[string]bool{next(t, got): true, next(t, got): true}
 	delete(ids, first.UUID)
 	assert.Len(t, ids, 2, "the two untaken messages arrive at the next member")
-	select {
-	case id := <-dead:
-		t.Fatalf("%s was dead-lettered by the close", id)
-	case <-time.After(200 * time.Millisecond):
-	}
+	dead, err := b.ListDeadLetters(ctx, "orders", "g", 0)
+	require.NoError(t, err)
+	assert.Empty(t, dead, "the close dead-lettered nothing")
 }
