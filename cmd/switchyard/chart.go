@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,7 +24,6 @@ const (
 	chartWidth  = 10 * vg.Inch
 	chartHeight = 5 * vg.Inch
 	headerRoom  = 0.75 * vg.Inch
-	barWidth    = 28 // points
 )
 
 // palette colours the rates, in order.
@@ -55,7 +55,7 @@ func writeChart(path string, rec *matrixRecord) error {
 		}
 		return 0
 	}
-	throughput, err := barPlot("Throughput: messages received per second", brokers, rates,
+	throughput, err := dotPlot("Throughput: messages received per second", "msgs/s", brokers, rates,
 		func(b string, rate float64) float64 {
 			return value(b, rate, func(r *benchResult) float64 { return r.ReceiveRate })
 		},
@@ -63,7 +63,7 @@ func writeChart(path string, rec *matrixRecord) error {
 	if err != nil {
 		return err
 	}
-	latency, err := barPlot("p99 latency, publish call to handler start (ms)", brokers, rates,
+	latency, err := dotPlot("p99 latency, publish call to handler start", "ms", brokers, rates,
 		func(b string, rate float64) float64 {
 			return value(b, rate, func(r *benchResult) float64 { return float64(r.Latency.P99) / 1e6 })
 		},
@@ -120,45 +120,59 @@ func brokerLabel(r *benchResult, all []*benchResult) string {
 	return r.Transport
 }
 
-// barPlot is a grouped bar chart: one group of bars per broker, one bar per
-// rate, each bar labelled with its value.
-func barPlot(title string, brokers []string, rates []float64, value func(string, float64) float64, label func(float64) string) (*plot.Plot, error) {
+// dotPlot plots one value per broker and rate on a logarithmic axis (the
+// brokers and rates span orders of magnitude): a group of dots per broker,
+// one per rate, each labelled with its value. Missing values are left out.
+func dotPlot(title, unit string, brokers []string, rates []float64, value func(string, float64) float64, label func(float64) string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Title.TextStyle.Font = font.From(plot.DefaultFont, 11)
-	p.Y.Min = 0
+	p.Y.Label.Text = unit + " (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
-	w := vg.Points(barWidth)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.PyramidGlyph{}, draw.BoxGlyph{}, draw.TriangleGlyph{}}
 	for i, rate := range rates {
-		vals := make(plotter.Values, len(brokers))
+		shift := 0.15 * (float64(i) - float64(len(rates)-1)/2) // side by side within a broker's slot
 		var xys plotter.XYs
 		var texts []string
 		for j, b := range brokers {
-			vals[j] = value(b, rate)
-			xys = append(xys, plotter.XY{X: float64(j), Y: vals[j]})
-			texts = append(texts, label(vals[j]))
+			v := value(b, rate)
+			if v <= 0 {
+				continue
+			}
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+			xys = append(xys, plotter.XY{X: float64(j) + shift, Y: v})
+			texts = append(texts, label(v))
 		}
-		bars, err := plotter.NewBarChart(vals, w)
+		if len(xys) == 0 {
+			continue
+		}
+		dots, err := plotter.NewScatter(xys)
 		if err != nil {
 			return nil, err
 		}
-		offset := w * vg.Length(float64(i)-float64(len(rates)-1)/2)
-		bars.Offset = offset
-		bars.Color = palette[i%len(palette)]
-		bars.LineStyle.Width = 0
+		dots.GlyphStyle.Color = palette[i%len(palette)]
+		dots.GlyphStyle.Radius = vg.Points(5)
+		dots.GlyphStyle.Shape = shapes[i%len(shapes)]
 		labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: texts})
 		if err != nil {
 			return nil, err
 		}
 		for k := range labels.TextStyle {
-			labels.TextStyle[k].Font = font.From(plot.DefaultFont, 7)
-			labels.TextStyle[k].XAlign = text.XCenter
+			labels.TextStyle[k].Font = font.From(plot.DefaultFont, 8)
+			labels.TextStyle[k].YAlign = text.YCenter
 		}
-		labels.Offset = vg.Point{X: offset, Y: vg.Points(2)}
-		p.Add(bars, labels)
-		p.Legend.Add(rateText(rate), bars)
+		labels.Offset = vg.Point{X: vg.Points(8)}
+		p.Add(dots, labels)
+		p.Legend.Add(rateText(rate), dots)
 	}
+	if lo > hi {
+		lo, hi = 1, 10 // nothing measured
+	}
+	p.Y.Min, p.Y.Max = lo/3, hi*3
+	p.X.Min, p.X.Max = -0.5, float64(len(brokers))-0.5
 	p.NominalX(brokers...)
-	p.Y.Max *= 1.15 // room for the labels
 	return p, nil
 }

@@ -124,7 +124,7 @@ func requireScheme(t *testing.T, url string) {
 	b, err := transport.Open(context.Background(), url)
 	if errors.Is(err, transport.ErrUnknownScheme) {
 		if brokertest.InCI() {
-			t.Fatalf("transport.Open does not know %s under CI=true: %v", url, err)
+			t.Fatalf("transport.Open does not know %s under CI=true: %v", showURL(url), err)
 		}
 		t.Skipf("transport.Open does not know this scheme in this build: %v", err)
 	}
