@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +28,8 @@ line per message; with --json, one JSON object per line (the form publish
 
 By default tail creates a throw-away group, "tail-" and a random suffix,
 which receives every message published from then on, and deletes it when
-tail ends (after -n messages, or on Ctrl-C), with the messages it still
-holds. With --group, tail joins an existing group as one more member: it
+tail ends (after -n messages, on Ctrl-C, or when the reader of its output
+goes away, as with "| head -1"), with the messages it still holds. With --group, tail joins an existing group as one more member: it
 competes with the group's other members for messages and acks those it
 prints, so they are gone from the group.
 
@@ -117,6 +118,9 @@ func (a *app) tail(topic string, o tailOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if errors.Is(t.writeErr, syscall.EPIPE) {
+		return nil // the reader went away (tail T | head -1): a normal end
 	}
 	return t.writeErr
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -178,4 +183,71 @@ func TestTailRefusesUnknownTopicAndGroup(t *testing.T) {
 	r = tg.run(t, "", "groups", "list", topic)
 	requireOK(t, r)
 	assert.Equal(t, []string{"GROUP  BACKLOG  DEAD LETTERS", "keep   0        0"}, lines(r.stdout), "nothing was created")
+}
+
+// brokenPipe is an output whose reader went away.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
+// TestTailBrokenPipe: when the reader of tail's output goes away, tail ends
+// normally (exit 0): it deletes its throw-away group, and in a named group
+// the message it could not print stays there, untouched.
+func TestTailBrokenPipe(t *testing.T) {
+	t.Run("mem", func(t *testing.T) {
+		tg := memTarget()
+		topic := newTopic()
+		requireOK(t, tg.run(t, "", "groups", "create", topic, "work"))
+		b := tg.openBroker(t)
+		for _, args := range [][]string{{"tail", topic}, {"tail", topic, "--group", "work"}} {
+			stderr := newSyncBuffer()
+			done := make(chan int, 1)
+			go func() {
+				done <- run(context.Background(), tg.args(args), strings.NewReader(""), brokenPipe{}, stderr, func(string) string { return "" })
+			}()
+			stderr.waitFor(t, "tailing topic")
+			requireOK(t, tg.run(t, "", "publish", topic, "unprintable"))
+			assert.Equal(t, 0, recv(t, done), "stderr %q", stderr.String())
+			if m := throwAwayGroup.FindStringSubmatch(stderr.String()); m != nil {
+				assert.Contains(t, stderr.String(), "deleted throw-away group "+m[1])
+				assert.ErrorIs(t, b.DeleteGroup(context.Background(), topic, m[1]), pubsub.ErrNotFound)
+			}
+		}
+		groups, err := b.ListGroups(context.Background(), topic)
+		require.NoError(t, err)
+		assert.Equal(t, []pubsub.GroupInfo{{Name: "work", Backlog: 2, DeadLetters: 0}}, groups, "work still holds both messages")
+		got := collectingGroup(t, b, topic, "work")
+		for range 2 {
+			m := recv(t, got)
+			assert.Equal(t, "unprintable", string(m.Payload))
+			assert.Equal(t, 1, m.Attempt)
+		}
+	})
+	process := func(t *testing.T, tg *target) {
+		topic := newTopic()
+		tg.cleanup(t, topic, "keep")
+		requireOK(t, tg.run(t, "", "groups", "create", topic, "keep"))
+		cmd := exec.Command(switchyardBinary(t), tg.args([]string{"tail", topic})...)
+		cmd.Env = append(append(os.Environ(), tg.env...), "PUBSUB_URL=")
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		stderr := newSyncBuffer()
+		cmd.Stderr = stderr
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		group := throwAwayGroup.FindStringSubmatch(stderr.waitFor(t, "tailing topic"))[1]
+		requireOK(t, tg.run(t, "", "publish", topic, "first"))
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err)
+		assert.Contains(t, line, "| first")
+		require.NoError(t, stdout.Close()) // as head -1 does
+		requireOK(t, tg.run(t, "", "publish", topic, "second"))
+		require.NoError(t, cmd.Wait(), "exit 0; stderr %q", stderr.String())
+		assert.Contains(t, stderr.String(), "deleted throw-away group "+group)
+		assert.ErrorIs(t, tg.openBroker(t).DeleteGroup(context.Background(), topic, group), pubsub.ErrNotFound)
+	}
+	t.Run("amqp", func(t *testing.T) { process(t, amqpTarget(t)) })
+	t.Run("gcppubsub", func(t *testing.T) { process(t, pubsubTarget(t)) })
 }
