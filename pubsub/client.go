@@ -15,7 +15,8 @@ import (
 // validation, IDs, the delivery loop with its retries and dead letters,
 // middleware and observers, and the shutdown phases. Every broker that
 // transport.Open and the transports' constructors return is a *Client; it
-// implements Broker, GroupCreator, GroupDeleter, DeadLetterAdmin and Pinger.
+// implements Broker, GroupCreator, GroupDeleter, DeadLetterAdmin, Pinger and
+// GroupLister.
 //
 // A Client is safe for concurrent use. Stop it with Shutdown or Close.
 type Client struct {
@@ -62,6 +63,7 @@ var (
 	_ GroupDeleter    = (*Client)(nil)
 	_ DeadLetterAdmin = (*Client)(nil)
 	_ Pinger          = (*Client)(nil)
+	_ GroupLister     = (*Client)(nil)
 )
 
 // Publish implements Publisher: it runs the publish middleware (see
@@ -250,6 +252,31 @@ func (c *Client) PurgeDeadLetters(ctx context.Context, topic, group string, ids 
 		return err
 	})
 	return n, err
+}
+
+// ListGroups implements GroupLister: the transport's answer, or an error
+// wrapping errors.ErrUnsupported when its driver cannot list groups.
+func (c *Client) ListGroups(ctx context.Context, topic string) ([]GroupInfo, error) {
+	if err := c.validateTopic(topic); err != nil {
+		return nil, err
+	}
+	gl, ok := c.d.(driver.GroupLister)
+	if !ok {
+		return nil, fmt.Errorf("pubsub: this transport cannot list the groups of a topic: %w", errors.ErrUnsupported)
+	}
+	if !c.ops.enter() {
+		return nil, ErrClosed
+	}
+	defer c.ops.leave()
+	gs, err := gl.ListGroups(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupInfo, len(gs))
+	for i, g := range gs {
+		out[i] = GroupInfo(g)
+	}
+	return out, nil
 }
 
 // admin validates topic and group, then runs fn unless the Client is

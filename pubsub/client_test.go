@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,46 @@ func TestPublishMiddlewareOrder(t *testing.T) {
 	c := f.client(t, pubsub.WithPublishMiddleware(mw("a"), mw("b")), pubsub.WithOptions(pubsub.WithPublishMiddleware(mw("c"))))
 	require.NoError(t, c.Publish(context.Background(), "orders", &pubsub.Message{}))
 	assert.Equal(t, []string{"a", "b", "c"}, trail)
+}
+
+// listingBroker is a fake driver that can list groups.
+type listingBroker struct {
+	*fakeBroker
+	groups []driver.GroupInfo
+	err    error
+	topics []string // topics ListGroups was asked about
+}
+
+func (l *listingBroker) ListGroups(_ context.Context, topic string) ([]driver.GroupInfo, error) {
+	l.topics = append(l.topics, topic)
+	return l.groups, l.err
+}
+
+func TestListGroups(t *testing.T) {
+	ctx := context.Background()
+	t.Run("unsupported", func(t *testing.T) {
+		c := newFakeBroker().client(t)
+		_, err := c.ListGroups(ctx, "t")
+		require.ErrorIs(t, err, errors.ErrUnsupported)
+	})
+	t.Run("driver answers", func(t *testing.T) {
+		l := &listingBroker{fakeBroker: newFakeBroker(), groups: []driver.GroupInfo{{Name: "a", Backlog: 3, DeadLetters: -1}}}
+		c, err := pubsub.NewClient(ctx, func(context.Context, driver.Env) (driver.Broker, error) { return l, nil }, pubsub.WithLogger(quietLog))
+		require.NoError(t, err)
+		got, err := c.ListGroups(ctx, "t")
+		require.NoError(t, err)
+		assert.Equal(t, []pubsub.GroupInfo{{Name: "a", Backlog: 3, DeadLetters: -1}}, got)
+
+		l.err = fmt.Errorf("x: %w", driver.ErrNotFound)
+		_, err = c.ListGroups(ctx, "t")
+		assert.ErrorIs(t, err, pubsub.ErrNotFound)
+
+		_, err = c.ListGroups(ctx, "bad topic")
+		assert.ErrorIs(t, err, pubsub.ErrInvalidTopic)
+		assert.Equal(t, []string{"t", "t"}, l.topics, "invalid names never reach the driver")
+
+		require.NoError(t, c.Close())
+		_, err = c.ListGroups(ctx, "t")
+		assert.ErrorIs(t, err, pubsub.ErrClosed)
+	})
 }

@@ -65,7 +65,8 @@ type Subscriber interface {
 
 // Broker is a Publisher and a Subscriber on one connection, with a graceful
 // stop. transport.Open returns one; every Broker it returns is a *Client and
-// also implements GroupCreator, GroupDeleter, DeadLetterAdmin and Pinger.
+// also implements GroupCreator, GroupDeleter, DeadLetterAdmin, Pinger and
+// GroupLister.
 type Broker interface {
 	Publisher
 	Subscriber
@@ -128,4 +129,29 @@ type Pinger interface {
 	// Ping returns nil when the broker is ready, or an error saying why not
 	// (ErrClosed after Close). It blocks at most until ctx ends.
 	Ping(ctx context.Context) error
+}
+
+// GroupLister lists the consumer groups of a topic, for operators (the
+// switchyard command line's "groups list"). Every *Client implements it;
+// transports that cannot list groups return an error wrapping
+// errors.ErrUnsupported, and each transport documents what it can tell.
+type GroupLister interface {
+	// ListGroups returns the groups of topic, sorted by name, with their
+	// backlog and dead-letter counts where the broker can tell. A topic the
+	// broker does not know returns ErrNotFound; a known topic without groups
+	// an empty list. It blocks until the broker answered.
+	ListGroups(ctx context.Context, topic string) ([]GroupInfo, error)
+}
+
+// GroupInfo is what ListGroups tells of one consumer group. A count the
+// broker cannot tell is negative (-1); each transport documents which
+// counts it gives.
+type GroupInfo struct {
+	// Name is the group's name.
+	Name string
+	// Backlog is how many messages the group holds that no handler has
+	// finished with: waiting, in flight, and waiting out a retry's backoff.
+	Backlog int
+	// DeadLetters is how many dead letters the group holds.
+	DeadLetters int
 }

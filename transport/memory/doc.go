@@ -15,7 +15,9 @@
 //
 // Topics and groups are entries in the hub, made on first use: a topic on
 // first Publish, CreateGroup or Subscribe; a group on CreateGroup or first
-// Subscribe. Publishing to a topic with no group keeps nothing.
+// Subscribe. Publishing to a topic with no group keeps nothing. ListGroups
+// (pubsub.GroupLister) knows every topic used in the process and tells each
+// group's backlog and dead-letter count exactly.
 //
 // # Delivery semantics
 //
