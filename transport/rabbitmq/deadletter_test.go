@@ -98,7 +98,7 @@ func TestDeadLetterQueueMissing(t *testing.T) {
 	assert.ErrorContains(t, err, dq)
 
 	subscribe(t, ctx, openTest(t, testURL(t, "")), topic, "g", calls.handler) // a new member of the existing group
-	time.Sleep(200 * time.Millisecond)                                         // parking retries meanwhile
+	time.Sleep(200 * time.Millisecond)                                        // parking retries meanwhile
 	_, err = rawChannel(t).QueueDeclarePassive(dq, true, false, false, false, nil)
 	var ae *amqp.Error
 	require.ErrorAs(t, err, &ae, "the dead-letter queue was made again")
