@@ -192,6 +192,14 @@ func (l *link) setBlockedLocked(active bool) {
 	l.blocked = active
 }
 
+// isBlocked reports whether the broker blocks the connection (a resource
+// alarm).
+func (l *link) isBlocked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocked
+}
+
 // waitUnblocked returns once the broker does not block the connection (it
 // blocks publishing connections during a resource alarm, and would stall
 // their writes), ctx ends or the link is closed.

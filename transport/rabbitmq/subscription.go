@@ -375,9 +375,15 @@ func (s *subscription) Close() error {
 		// holds back acknowledgements beyond 32 unapplied commands on a
 		// channel, and drops them if the channel closes first (the
 		// messages would come back as duplicates).
+		// During a resource alarm (the broker blocks the publishing
+		// connection), publishing on the consume connection would get it
+		// blocked too, stalling every subscription's acknowledgements: the
+		// copies then go out on the publishing connection.
 		var on *confirmChannel
-		if cc, err := newConfirmChannel(c.ch); err == nil {
-			on = cc
+		if !s.b.pubLink.isBlocked() {
+			if cc, err := newConfirmChannel(c.ch); err == nil {
+				on = cc
+			}
 		}
 		err := s.b.handBack(ctx, on, s.queue, back, exact)
 		cancel()
