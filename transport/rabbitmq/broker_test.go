@@ -3,9 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,91 +13,26 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
-const waitTimeout = 20 * time.Second
-
-// got is one handler call.
-type got struct {
-	msg *pubsub.Message
-	at  time.Time
-}
-
-// collector records handler calls.
-type collector struct {
-	mu     sync.Mutex
-	calls  []got
-	notify chan struct{}
-}
-
-func newCollector() *collector { return &collector{notify: make(chan struct{}, 1)} }
-
-func (c *collector) add(m *pubsub.Message) {
-	c.mu.Lock()
-	c.calls = append(c.calls, got{msg: m, at: time.Now()})
-	c.mu.Unlock()
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (c *collector) snapshot() []got {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]got(nil), c.calls...)
-}
-
-// waitN waits for n calls and returns them, failing t after waitTimeout.
-func (c *collector) waitN(t *testing.T, n int) []got {
-	t.Helper()
-	deadline := time.After(waitTimeout)
-	for {
-		if s := c.snapshot(); len(s) >= n {
-			return s
-		}
-		select {
-		case <-c.notify:
-		case <-deadline:
-			require.FailNowf(t, "timed out", "waited for %d handler calls, got %d", n, len(c.snapshot()))
-		}
-	}
-}
-
-// rawChannel opens a plain amqp091 channel on the test broker, for checking
-// what the transport declared and published.
-func rawChannel(t *testing.T) *amqp.Channel {
-	t.Helper()
-	conn, err := amqp.Dial(testURL(t, ""))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	return ch
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestTopologyAndWireFormat checks the documented topology and message
 // mapping with a plain AMQP client.
 func TestTopologyAndWireFormat(t *testing.T) {
 	ctx := testCtx(t)
 	topic := uniqueTopic(t, "billing")
-	b := openTest(t, testURL(t, ""))
-	require.NoError(t, b.CreateGroup(ctx, topic, "billing"))
-	require.NoError(t, b.CreateGroup(ctx, topic, "billing"), "CreateGroup is idempotent")
+	c := openTest(t, testURL(t, "dead_letter_limit=1234"))
+	require.NoError(t, c.CreateGroup(ctx, topic, "billing"))
+	require.NoError(t, c.CreateGroup(ctx, topic, "billing"), "CreateGroup is idempotent")
 
 	ch := rawChannel(t)
 	require.NoError(t, ch.ExchangeDeclarePassive(topic, "fanout", true, false, false, false, nil), "a durable fanout exchange named after the topic")
-	q, err := ch.QueueDeclare(topic+".billing", true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
-	require.NoError(t, err, "a durable quorum queue <topic>.<group>")
+	q, err := ch.QueueDeclare(topic+":billing", true, false, false, false, groupQueueArgs(QueueQuorum, topic+":billing:dead"))
+	require.NoError(t, err, "a durable quorum queue <topic>:<group> with the documented arguments")
 	assert.Equal(t, 0, q.Messages)
+	_, err = ch.QueueDeclare(topic+":billing:dead", true, false, false, false, amqp.Table{"x-queue-type": "classic", "x-max-length": int64(1234), "x-overflow": "reject-publish"})
+	require.NoError(t, err, "a durable classic queue <topic>:<group>:dead holding dead_letter_limit messages")
 
 	sent := &pubsub.Message{ID: "wire-1", Key: "k1", Metadata: map[string]string{"trace": "t", "content-type": "application/json"}, Payload: []byte(`{"a":1}`)}
-	require.NoError(t, b.Publish(ctx, topic, sent))
-	d, ok, err := ch.Get(topic+".billing", true)
+	require.NoError(t, c.Publish(ctx, topic, sent))
+	d, ok, err := ch.Get(topic+":billing", true)
 	require.NoError(t, err)
 	require.True(t, ok, "the message is in the group's queue once Publish returned")
 	assert.Equal(t, "wire-1", d.MessageId)
@@ -112,38 +44,82 @@ func TestTopologyAndWireFormat(t *testing.T) {
 
 	// The queue type is the configured one: declaring it as classic fails.
 	ch2 := rawChannel(t)
-	_, err = ch2.QueueDeclare(topic+".billing", true, false, false, false, amqp.Table{"x-queue-type": "classic"})
+	_, err = ch2.QueueDeclare(topic+":billing", true, false, false, false, groupQueueArgs(QueueClassic, topic+":billing:dead"))
 	var ae *amqp.Error
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, amqp.PreconditionFailed, ae.Code)
 
-	// And a Broker configured for classic queues says so too.
-	classic := openTest(t, testURL(t, "queue_type=classic"))
+	// And a broker configured for classic queues says so too, naming the
+	// queue; a dead_letter_limit of its own does not matter.
+	classic := openTest(t, testURL(t, "queue_type=classic&dead_letter_limit=99"))
 	err = classic.CreateGroup(ctx, topic, "billing")
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, amqp.PreconditionFailed, ae.Code)
-	assert.Contains(t, err.Error(), topic+".billing")
+	assert.Contains(t, err.Error(), topic+":billing")
+	other := openTest(t, testURL(t, "dead_letter_limit=99"))
+	require.NoError(t, other.CreateGroup(ctx, topic, "billing"), "an existing dead-letter queue keeps its limit")
 }
 
 // TestInteropWithPlainAMQP: a message published by another client to the
-// topic's exchange arrives with its headers as metadata.
+// topic's exchange arrives with its headers as portable metadata, and one
+// without message_id gets an ID derived from it: the same in every group,
+// on a redelivery, and on its dead letter, which can be replayed by it.
 func TestInteropWithPlainAMQP(t *testing.T) {
 	ctx := testCtx(t)
-	topic := uniqueTopic(t, "g")
-	b := openTest(t, testURL(t, ""))
-	c := newCollector()
-	_, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
-	require.NoError(t, err)
+	topic := uniqueTopic(t, "a", "b")
+	c := openTest(t, testURL(t, ""))
+	a, b := newCollector(), newCollector()
+	subscribe(t, ctx, c, topic, "a", a.handler)
+	subscribe(t, ctx, c, topic, "b", func(ctx context.Context, m *pubsub.Message) error {
+		if m.ID == "from-python" {
+			return nil
+		}
+		b.add(m)
+		if m.Attempt == 1 {
+			return errors.New("once")
+		}
+		return pubsub.Permanent(errors.New("then for good"))
+	}, pubsub.WithBackoff(10*time.Millisecond, 10*time.Millisecond))
 
 	ch := rawChannel(t)
 	require.NoError(t, ch.Confirm(false))
-	dc, err := ch.PublishWithDeferredConfirm(topic, "", false, false, amqp.Publishing{
-		MessageId: "from-python", ContentType: "text/plain", Headers: amqp.Table{"lang": "python", "n": int64(3)}, Body: []byte("hi"),
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	publish := func(p amqp.Publishing) {
+		dc, err := ch.PublishWithDeferredConfirm(topic, "", false, false, p)
+		require.NoError(t, err)
+		require.True(t, dc.Wait())
+	}
+	publish(amqp.Publishing{
+		MessageId: "from-python", ContentType: "text/plain", Body: []byte("hi"),
+		Headers: amqp.Table{"lang": "python", "n": int64(3), "price": amqp.Decimal{Scale: 1, Value: 5}, "at": at, "ok": true,
+			"tags": []any{"a", int32(1)}, "meta": amqp.Table{"k": "v"}, "raw": []byte("bytes")},
 	})
+	m := a.waitN(t, 1)[0].msg
+	assert.Equal(t, &pubsub.Message{ID: "from-python", Metadata: map[string]string{
+		"lang": "python", "n": "3", "price": "0.5", "at": "2024-05-01T12:00:00Z", "ok": "true",
+		"tags": `["a",1]`, "meta": `{"k":"v"}`, "raw": "bytes", "content-type": "text/plain",
+	}, Payload: []byte("hi"), Attempt: 1}, m)
+
+	publish(amqp.Publishing{Body: []byte("no id"), Headers: amqp.Table{"n": int32(1)}})
+	first := a.waitN(t, 2)[1].msg
+	assert.Regexp(t, `^amqp-[0-9a-f]{32}$`, first.ID, "never an empty ID")
+	tries := b.waitN(t, 2)
+	assert.Equal(t, []string{first.ID, first.ID}, []string{tries[0].msg.ID, tries[1].msg.ID}, "the same ID in another group and on a redelivery")
+	assert.Equal(t, []int{1, 2}, []int{tries[0].msg.Attempt, tries[1].msg.Attempt})
+
+	var dead []*pubsub.Message
+	require.Eventually(t, func() bool {
+		var err error
+		dead, err = c.ListDeadLetters(ctx, topic, "b", 0)
+		return err == nil && len(dead) == 1
+	}, waitTimeout, 20*time.Millisecond)
+	assert.Equal(t, first.ID, dead[0].ID, "the dead letter carries the derived ID")
+	n, err := c.ReplayDeadLetters(ctx, topic, "b", first.ID)
 	require.NoError(t, err)
-	require.True(t, dc.Wait())
-	m := c.waitN(t, 1)[0].msg
-	assert.Equal(t, &pubsub.Message{ID: "from-python", Metadata: map[string]string{"lang": "python", "n": "3", "content-type": "text/plain"}, Payload: []byte("hi"), Attempt: 1}, m)
+	assert.Equal(t, 1, n, "replayed by its derived ID")
+	replayed := b.waitN(t, 3)[2].msg
+	assert.Equal(t, first.ID, replayed.ID)
+	assert.Equal(t, 1, replayed.Attempt)
 }
 
 // TestPublishWithoutGroups: publishing to a topic without groups succeeds and
@@ -151,207 +127,81 @@ func TestInteropWithPlainAMQP(t *testing.T) {
 func TestPublishWithoutGroups(t *testing.T) {
 	ctx := testCtx(t)
 	topic := uniqueTopic(t, "late")
-	b := openTest(t, testURL(t, ""))
-	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "lost"}))
+	c := openTest(t, testURL(t, ""))
+	require.NoError(t, c.Publish(ctx, topic, &pubsub.Message{ID: "lost"}))
 	require.NoError(t, rawChannel(t).ExchangeDeclarePassive(topic, "fanout", true, false, false, false, nil), "Publish declared the exchange")
 
-	require.NoError(t, b.CreateGroup(ctx, topic, "late"))
-	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "kept"}))
-	c := newCollector()
-	_, err := b.Subscribe(ctx, topic, "late", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
+	require.NoError(t, c.CreateGroup(ctx, topic, "late"))
+	require.NoError(t, c.Publish(ctx, topic, &pubsub.Message{ID: "kept"}))
+	got := newCollector()
+	subscribe(t, ctx, c, topic, "late", got.handler)
+	got.waitN(t, 1)
+	assert.Equal(t, []string{"kept"}, gotIDs(got.quiet(300*time.Millisecond)))
+}
+
+// TestPublishNackedIndexes: messages the broker refuses are named in a
+// *pubsub.PublishError; the others were accepted. Here a queue bound to
+// the topic holds two messages at most and refuses more (reject-publish).
+func TestPublishNackedIndexes(t *testing.T) {
+	ctx := testCtx(t)
+	topic := uniqueTopic(t)
+	c := openTest(t, testURL(t, ""))
+	require.NoError(t, c.Publish(ctx, topic)) // no messages: nothing to do
+	require.NoError(t, c.Publish(ctx, topic, &pubsub.Message{ID: "declares-the-exchange"}))
+	ch := rawChannel(t)
+	small := topic + ":small"
+	_, err := ch.QueueDeclare(small, false, false, false, false, amqp.Table{"x-max-length": int64(2), "x-overflow": "reject-publish"})
 	require.NoError(t, err)
-	c.waitN(t, 1)
-	time.Sleep(300 * time.Millisecond)
-	calls := c.snapshot()
-	require.Len(t, calls, 1)
-	assert.Equal(t, "kept", calls[0].msg.ID)
+	t.Cleanup(func() { _, _ = rawChannel(t).QueueDelete(small, false, false, false) })
+	require.NoError(t, ch.QueueBind(small, "", topic, false, nil))
+
+	msgs := newMessages("n", 5)
+	err = c.Publish(ctx, topic, msgs...)
+	var pe *pubsub.PublishError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []int{2, 3, 4}, pe.Failed)
+	assert.Equal(t, []string{"n-002", "n-003", "n-004"}, pe.IDs)
+	assert.ErrorContains(t, pe, "basic.nack")
+	assert.Equal(t, 2, queueLength(t, small))
 }
 
-// TestRetryQueues: failures are retried through per-delay retry queues, with
-// exact attempt numbers and delays no shorter than asked.
-func TestRetryQueues(t *testing.T) {
-	for _, qt := range []QueueType{QueueQuorum, QueueClassic} {
-		t.Run(string(qt), func(t *testing.T) {
-			ctx := testCtx(t)
-			topic := uniqueTopic(t, "g")
-			b := openTest(t, testURL(t, "queue_type="+string(qt)))
-			c := newCollector()
-			const initial = 100 * time.Millisecond
-			_, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error {
-				c.add(m)
-				if m.Attempt < 4 {
-					return errors.New("not yet")
-				}
-				return nil
-			}, pubsub.WithBackoff(initial, time.Second), pubsub.WithMaxAttempts(10))
-			require.NoError(t, err)
-			require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "r1", Metadata: map[string]string{"m": "v"}}))
-
-			calls := c.waitN(t, 4)
-			time.Sleep(500 * time.Millisecond)
-			calls = c.snapshot()
-			require.Len(t, calls, 4, "no delivery after the success")
-			for i, call := range calls {
-				assert.Equal(t, "r1", call.msg.ID)
-				assert.Equal(t, i+1, call.msg.Attempt)
-				assert.Equal(t, map[string]string{"m": "v"}, call.msg.Metadata)
-			}
-			// Attempt n failed: the delay is at least initial·2^(n-1)/2.
-			for n := 1; n < 4; n++ {
-				min := initial << (n - 1) / 2
-				assert.GreaterOrEqual(t, calls[n].at.Sub(calls[n-1].at), min, "delay after attempt %d", n)
-			}
-
-			// The retry queues are the documented ones, and empty now.
-			b.retryMu.Lock()
-			var names []string
-			for name := range b.retryDeclared {
-				names = append(names, name)
-			}
-			b.retryMu.Unlock()
-			require.NotEmpty(t, names)
-			ch := rawChannel(t)
-			for _, name := range names {
-				var ms int64
-				_, err := fmt.Sscanf(name, topic+".g.retry.%d", &ms)
-				require.NoError(t, err, name)
-				bucket := time.Duration(ms) * time.Millisecond
-				assert.Equal(t, bucket, retryBucket(bucket))
-				q, err := ch.QueueDeclare(name, true, false, false, false, retryQueueArgs(qt, topic+".g", bucket))
-				require.NoError(t, err, "retry queue %s has the documented arguments", name)
-				assert.Equal(t, 0, q.Messages)
-			}
-		})
-	}
-}
-
-// TestRetrySurvivesConsumerCrash: once a retry is scheduled, the delay and
-// the attempt count live on the broker: a new process gets the message
-// after the delay with the next attempt number.
-func TestRetrySurvivesConsumerCrash(t *testing.T) {
+// TestDeleteGroup: DeleteGroup removes the group's queue and dead-letter
+// queue; a missing group is ErrNotFound; CreateGroup repairs a deleted
+// dead-letter queue.
+func TestDeleteGroup(t *testing.T) {
 	ctx := testCtx(t)
 	topic := uniqueTopic(t, "g")
-	first := openTest(t, testURL(t, ""))
-	failed := make(chan time.Time, 1)
-	_, err := first.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error {
-		if m.Attempt == 1 {
-			failed <- time.Now()
-		}
-		return errors.New("fail")
-	}, pubsub.WithBackoff(2*time.Second, 2*time.Second))
+	c := openTest(t, testURL(t, ""))
+	require.NoError(t, c.CreateGroup(ctx, topic, "g"))
+	ch := rawChannel(t)
+	_, err := ch.QueueDelete(deadQueueName(topic, "g"), false, false, false)
 	require.NoError(t, err)
-	require.NoError(t, first.Publish(ctx, topic, &pubsub.Message{ID: "survivor"}))
-	failedAt := <-failed
-	// Give the retry copy time to be confirmed, then drop the process.
-	time.Sleep(300 * time.Millisecond)
-	_ = first.subLink.close()
-	_ = first.pubLink.close()
+	_, err = c.ListDeadLetters(ctx, topic, "g", 0)
+	assert.ErrorContains(t, err, "is missing")
+	require.NoError(t, c.CreateGroup(ctx, topic, "g"), "repairs the dead-letter queue")
+	dls, err := c.ListDeadLetters(ctx, topic, "g", 0)
+	require.NoError(t, err)
+	assert.Empty(t, dls)
 
-	second := openTest(t, testURL(t, ""))
-	c := newCollector()
-	_, err = second.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
-	require.NoError(t, err)
-	call := c.waitN(t, 1)[0]
-	assert.Equal(t, "survivor", call.msg.ID)
-	assert.Equal(t, 2, call.msg.Attempt)
-	assert.GreaterOrEqual(t, call.at.Sub(failedAt), time.Second, "the backoff (1s..2s) was kept")
-	time.Sleep(300 * time.Millisecond)
-	assert.Len(t, c.snapshot(), 1)
+	require.NoError(t, c.DeleteGroup(ctx, topic, "g"))
+	for _, q := range []string{groupQueueName(topic, "g"), deadQueueName(topic, "g")} {
+		_, err := rawChannel(t).QueueDeclarePassive(q, true, false, false, false, nil)
+		var ae *amqp.Error
+		require.ErrorAs(t, err, &ae, q)
+		assert.Equal(t, amqp.NotFound, ae.Code, q)
+	}
+	assert.ErrorIs(t, c.DeleteGroup(ctx, topic, "g"), pubsub.ErrNotFound)
+	_, err = c.PurgeDeadLetters(ctx, topic, "g")
+	assert.ErrorIs(t, err, pubsub.ErrNotFound)
 }
 
-// TestConsumerKilledMidHandler: when a member's connection drops while its
-// handler runs, the message goes to another member of the group, and the
-// attempt count goes on from where it was.
-func TestConsumerKilledMidHandler(t *testing.T) {
-	for _, qt := range []QueueType{QueueQuorum, QueueClassic} {
-		t.Run(string(qt), func(t *testing.T) {
-			ctx := testCtx(t)
-			topic := uniqueTopic(t, "workers")
-			rawURL := testURL(t, "queue_type="+string(qt))
-			a := openTest(t, rawURL)
-			running := make(chan *pubsub.Message, 1)
-			release := make(chan struct{})
-			t.Cleanup(func() { close(release) })
-			_, err := a.Subscribe(ctx, topic, "workers", func(_ context.Context, m *pubsub.Message) error {
-				if m.Attempt == 1 {
-					return errors.New("first attempt fails")
-				}
-				running <- m
-				<-release
-				return nil
-			}, pubsub.WithBackoff(10*time.Millisecond, 10*time.Millisecond), pubsub.WithConcurrency(1))
-			require.NoError(t, err)
-			require.NoError(t, a.Publish(ctx, topic, &pubsub.Message{ID: "job-1"}))
-			select {
-			case m := <-running:
-				require.Equal(t, 2, m.Attempt)
-			case <-time.After(waitTimeout):
-				t.Fatal("member a never ran attempt 2")
-			}
-
-			bMember := openTest(t, rawURL)
-			c := newCollector()
-			_, err = bMember.Subscribe(ctx, topic, "workers", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
-			require.NoError(t, err)
-			// Kill a's consuming connection for good, as a crash would.
-			_ = a.subLink.close()
-
-			call := c.waitN(t, 1)[0]
-			assert.Equal(t, "job-1", call.msg.ID)
-			assert.Equal(t, 3, call.msg.Attempt, "attempt 2 was interrupted; the count goes on")
-			time.Sleep(300 * time.Millisecond)
-			assert.Len(t, c.snapshot(), 1)
-		})
-	}
-}
-
-// TestSettleAfterReceiverClose: a receiver's Close hands its deliveries back;
-// settling them afterwards fails with ErrClosed.
-func TestSettleAfterReceiverClose(t *testing.T) {
-	ctx := testCtx(t)
-	topic := uniqueTopic(t, "g")
-	b := openTest(t, testURL(t, ""))
-	require.NoError(t, b.CreateGroup(ctx, topic, "g"))
-	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "a"}, &pubsub.Message{ID: "b"}))
-	cfg, err := pubsub.NewSubscribeConfig(topic, "g")
-	require.NoError(t, err)
-	r, err := b.startReceiver(ctx, cfg)
-	require.NoError(t, err)
-	d1, err := r.Receive(ctx)
-	require.NoError(t, err)
-	d2, err := r.Receive(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "b"}, sortedIDs(d1.Message(), d2.Message()))
-	assert.Equal(t, 1, d1.Message().Attempt)
-	require.NoError(t, r.Close())
-	require.NoError(t, r.Close(), "Close is idempotent")
-
-	assert.ErrorIs(t, d1.Ack(ctx), pubsub.ErrClosed)
-	assert.ErrorIs(t, d2.Retry(ctx, time.Millisecond), pubsub.ErrClosed)
-	_, err = r.Receive(ctx)
-	assert.ErrorIs(t, err, pubsub.ErrClosed)
-
-	r2, err := b.startReceiver(ctx, cfg)
-	require.NoError(t, err)
-	defer r2.Close()
-	var again []*pubsub.Message
-	for range 2 {
-		d, err := r2.Receive(ctx)
-		require.NoError(t, err)
-		again = append(again, d.Message())
-		require.NoError(t, d.Ack(ctx))
-	}
-	assert.Equal(t, []string{"a", "b"}, sortedIDs(again...))
-	for _, m := range again {
-		assert.Equal(t, 2, m.Attempt, "handed back unsettled: redelivered as attempt 2")
-	}
-}
-
-func sortedIDs(ms ...*pubsub.Message) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.ID
-	}
-	sort.Strings(out)
-	return out
+// TestAs: the client gives the publishing connection.
+func TestAs(t *testing.T) {
+	c := openTest(t, testURL(t, ""))
+	var conn *amqp.Connection
+	require.True(t, c.As(&conn))
+	require.NotNil(t, conn)
+	assert.False(t, conn.IsClosed())
+	var ch *amqp.Channel
+	assert.False(t, c.As(&ch), "only the documented types")
 }

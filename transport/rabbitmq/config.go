@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,44 +15,48 @@ import (
 	"github.com/switchyard-go/switchyard/internal/redact"
 )
 
-// QueueType is the RabbitMQ queue type of the queues a Broker declares.
+// QueueType is the RabbitMQ queue type of the group and retry queues a
+// broker declares.
 type QueueType string
 
 // Queue types.
 const (
 	// QueueQuorum is a replicated, durable queue (RabbitMQ 3.8+). It counts
-	// deliveries per message (x-delivery-count), so Attempt survives consumer
-	// crashes exactly.
+	// the deliveries of each message (x-delivery-count), so the Attempt of
+	// a message whose consumer crashed goes on exactly.
 	QueueQuorum QueueType = "quorum"
-	// QueueClassic is RabbitMQ's original queue type: durable on one node, and
-	// faster on a single node. A crash redelivery is only flagged, not counted
-	// (see the package documentation).
+	// QueueClassic is RabbitMQ's original queue type: durable on one node,
+	// and cheaper (no file descriptor while idle). Before RabbitMQ 4.3 a
+	// crash redelivery is only flagged, not counted (see the package
+	// documentation).
 	QueueClassic QueueType = "classic"
 )
 
 // Defaults of Config.
 const (
-	// DefaultPrefetch is the number of unacknowledged messages RabbitMQ sends
-	// ahead to each Subscription. It covers the round-trip between broker and
-	// consumer at full speed; see Config.Prefetch.
-	DefaultPrefetch = 512
-	// DefaultQueueType is the type of the queues a Broker declares.
+	// DefaultQueueType is the type of the group and retry queues a broker
+	// declares.
 	DefaultQueueType = QueueQuorum
 	// DefaultConfirmTimeout bounds how long Publish, CreateGroup, Subscribe's
-	// set-up and a delivery's retry wait for the broker, reconnection included.
+	// set-up, the dead-letter calls and a delivery's settlement wait for
+	// the broker, reconnection included.
 	DefaultConfirmTimeout = 30 * time.Second
 	// DefaultConnectTimeout bounds the connection set-up of New and OpenURL
 	// (TCP, TLS and AMQP handshakes), and of each reconnection attempt.
 	DefaultConnectTimeout = 10 * time.Second
 	// DefaultMaxMessageBytes is RabbitMQ's default max_message_size (128 MiB).
 	DefaultMaxMessageBytes = 128 << 20
+	// DefaultDeadLetterLimit is how many dead letters a group keeps: the
+	// x-max-length of its dead-letter queue.
+	DefaultDeadLetterLimit = 100_000
 )
 
 // maxPrefetch is the largest prefetch count AMQP 0-9-1 can carry (a short).
 const maxPrefetch = 1<<16 - 1
 
-// Config configures a Broker. The zero value of every field except URL
-// means its default.
+// Config configures a RabbitMQ broker (see New). The zero value of every
+// field except URL means its default. Logs go to the logger given with
+// pubsub.WithLogger.
 type Config struct {
 	// URL is the AMQP URI of the broker:
 	// amqp://USER:PASSWORD@HOST:PORT/VHOST or amqps://... (see
@@ -67,22 +70,25 @@ type Config struct {
 	// amqp091 builds from the URL's parameters (system roots by default).
 	TLSConfig *tls.Config
 	// Prefetch is how many unacknowledged messages RabbitMQ sends ahead to
-	// each Subscription (consumer prefetch, basic.qos). Each Subscription
-	// uses the larger of Prefetch and its WithConcurrency, so that no handler
-	// slot stays idle. Default DefaultPrefetch (512); at most 65535. Higher
-	// values raise throughput when the network is slow; lower values share
-	// a backlog more evenly between the members of a group.
+	// each Subscription (consumer prefetch, basic.qos). Default 0: twice the
+	// subscription's WithConcurrency, which keeps every handler busy while
+	// the next message travels, and keeps small what a member holds when it
+	// stops or loses its connection. A value below the concurrency is
+	// raised to it; at most 65535. Higher values help only when the network
+	// to the broker is slow.
 	Prefetch int
-	// QueueType is the type of the queues the Broker declares (group queues
-	// and retry queues). Default DefaultQueueType (quorum). A group queue
-	// that already exists with another type makes Subscribe and CreateGroup
-	// fail with RabbitMQ's PRECONDITION_FAILED error.
+	// QueueType is the type of the group queues and retry queues the
+	// broker declares. Default DefaultQueueType (quorum). A group queue that
+	// already exists with another type makes Subscribe and CreateGroup fail
+	// with RabbitMQ's PRECONDITION_FAILED error. Dead-letter queues are
+	// always classic queues (see the package documentation).
 	QueueType QueueType
 	// ConfirmTimeout bounds how long Publish waits for the broker to confirm
 	// its messages, counted from the call and including any wait for a
-	// reconnection; CreateGroup, Subscribe's set-up and a delivery's retry
-	// are bounded the same way. The caller's context can end them sooner.
-	// Default DefaultConfirmTimeout (30s).
+	// reconnection; CreateGroup, DeleteGroup, Subscribe's set-up, the
+	// dead-letter admin calls, a delivery's settlement and a subscription's
+	// hand-back at Close are bounded the same way. The caller's context can
+	// end them sooner. Default DefaultConfirmTimeout (30s).
 	ConfirmTimeout time.Duration
 	// ConnectTimeout bounds each connection attempt: the TCP, TLS and AMQP
 	// handshakes of New and OpenURL, and of each reconnection. Default
@@ -94,18 +100,16 @@ type Config struct {
 	// default max_message_size); set it to the broker's max_message_size if
 	// that is lower, or the broker closes the publishing channel instead.
 	MaxMessageBytes int
-	// Logger receives connection events: a lost connection (Warn), a
-	// restored one (Info), failed reconnection attempts (Debug), the broker
-	// blocking the publishing connection during a resource alarm (Warn) and
-	// unblocking it (Info). Subscriptions log to their own logger
-	// (pubsub.WithLogger). Default slog.Default().
-	Logger *slog.Logger
+	// DeadLetterLimit is how many dead letters each group keeps (the
+	// x-max-length of its dead-letter queue, set when the queue is created:
+	// a group created earlier keeps its limit). When they are full, storing
+	// a dead letter fails and the delivery loop parks the message until
+	// ReplayDeadLetters or PurgeDeadLetters makes room. Default
+	// DefaultDeadLetterLimit (100,000).
+	DeadLetterLimit int
 }
 
 func (c *Config) setDefaults() {
-	if c.Prefetch == 0 {
-		c.Prefetch = DefaultPrefetch
-	}
 	if c.QueueType == "" {
 		c.QueueType = DefaultQueueType
 	}
@@ -118,8 +122,8 @@ func (c *Config) setDefaults() {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+	if c.DeadLetterLimit == 0 {
+		c.DeadLetterLimit = DefaultDeadLetterLimit
 	}
 }
 
@@ -152,6 +156,9 @@ func (c Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("rabbitmq: MaxMessageBytes %d is negative", c.MaxMessageBytes))
 	}
+	if c.DeadLetterLimit < 0 {
+		errs = append(errs, fmt.Errorf("rabbitmq: DeadLetterLimit %d is negative", c.DeadLetterLimit))
+	}
 	return errors.Join(errs...)
 }
 
@@ -170,7 +177,7 @@ func urlPassword(rawURL string) string {
 var amqpParams = []string{"auth_mechanism", "cacertfile", "certfile", "channel_max", "heartbeat", "keyfile", "server_name_indication"}
 
 // ourParams are the query parameters that OpenURL turns into Config fields.
-var ourParams = []string{"confirm_timeout", "connect_timeout", "max_message_bytes", "prefetch", "queue_type"}
+var ourParams = []string{"confirm_timeout", "connect_timeout", "dead_letter_limit", "max_message_bytes", "prefetch", "queue_type"}
 
 // parseURL turns an amqp:// or amqps:// URL into a Config (see OpenURL).
 func parseURL(u *url.URL) (Config, error) {
@@ -190,6 +197,8 @@ func parseURL(u *url.URL) (Config, error) {
 			c.Prefetch, errs = parseInt(k, v, errs)
 		case "max_message_bytes":
 			c.MaxMessageBytes, errs = parseInt(k, v, errs)
+		case "dead_letter_limit":
+			c.DeadLetterLimit, errs = parseInt(k, v, errs)
 		case "queue_type":
 			c.QueueType = QueueType(v)
 			if c.QueueType != QueueQuorum && c.QueueType != QueueClassic {

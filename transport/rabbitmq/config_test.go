@@ -28,8 +28,8 @@ func TestParseURL(t *testing.T) {
 		},
 		{
 			name: "every option",
-			url:  "amqp://u:p@h:1234/vh?prefetch=100&queue_type=classic&confirm_timeout=2s&connect_timeout=500ms&max_message_bytes=1048576",
-			want: Config{URL: "amqp://u:p@h:1234/vh", Prefetch: 100, QueueType: QueueClassic, ConfirmTimeout: 2 * time.Second, ConnectTimeout: 500 * time.Millisecond, MaxMessageBytes: 1 << 20},
+			url:  "amqp://u:p@h:1234/vh?prefetch=100&queue_type=classic&confirm_timeout=2s&connect_timeout=500ms&max_message_bytes=1048576&dead_letter_limit=50",
+			want: Config{URL: "amqp://u:p@h:1234/vh", Prefetch: 100, QueueType: QueueClassic, ConfirmTimeout: 2 * time.Second, ConnectTimeout: 500 * time.Millisecond, MaxMessageBytes: 1 << 20, DeadLetterLimit: 50},
 		},
 		{
 			name: "amqp091 parameters passed on",
@@ -55,8 +55,8 @@ func TestParseURLErrors(t *testing.T) {
 	}{
 		{"scheme", "http://u:" + secret + "@h/", []string{`scheme "http"`}},
 		{"unknown parameter", "amqp://u:" + secret + "@h/?prefech=10", []string{`unknown query parameter "prefech"`, "known: confirm_timeout"}},
-		{"all problems at once", "amqp://u:" + secret + "@h/?prefetch=x&queue_type=stream&confirm_timeout=soon&connect_timeout=-1s&max_message_bytes=0",
-			[]string{"prefetch=\"x\" is not an integer", `queue_type="stream"`, `confirm_timeout="soon"`, "connect_timeout=-1s", "max_message_bytes=0"}},
+		{"all problems at once", "amqp://u:" + secret + "@h/?prefetch=x&queue_type=stream&confirm_timeout=soon&connect_timeout=-1s&max_message_bytes=0&dead_letter_limit=-3",
+			[]string{"prefetch=\"x\" is not an integer", `queue_type="stream"`, `confirm_timeout="soon"`, "connect_timeout=-1s", "max_message_bytes=0", "dead_letter_limit=-3"}},
 		{"prefetch over a short", "amqp://u:" + secret + "@h/?prefetch=70000", []string{"Prefetch 70000 out of range"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,12 +73,12 @@ func TestParseURLErrors(t *testing.T) {
 }
 
 func TestConfigValidateJoinsEveryProblem(t *testing.T) {
-	err := Config{Prefetch: -1, QueueType: "lazy", ConfirmTimeout: -time.Second, ConnectTimeout: -time.Second, MaxMessageBytes: -1}.Validate()
+	err := Config{Prefetch: -1, QueueType: "lazy", ConfirmTimeout: -time.Second, ConnectTimeout: -time.Second, MaxMessageBytes: -1, DeadLetterLimit: -1}.Validate()
 	require.Error(t, err)
-	for _, w := range []string{"URL is empty", "Prefetch -1", `QueueType "lazy"`, "ConfirmTimeout -1s", "ConnectTimeout -1s", "MaxMessageBytes -1"} {
+	for _, w := range []string{"URL is empty", "Prefetch -1", `QueueType "lazy"`, "ConfirmTimeout -1s", "ConnectTimeout -1s", "MaxMessageBytes -1", "DeadLetterLimit -1"} {
 		assert.Contains(t, err.Error(), w)
 	}
-	assert.Len(t, strings.Split(err.Error(), "\n"), 6, "one line per problem")
+	assert.Len(t, strings.Split(err.Error(), "\n"), 7, "one line per problem")
 
 	err = Config{URL: "amqp://u:" + secret + "@h:notaport/"}.Validate()
 	require.Error(t, err)
@@ -90,24 +90,35 @@ func TestConfigValidateJoinsEveryProblem(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := Config{URL: "amqp://localhost/"}
 	c.setDefaults()
-	assert.Equal(t, DefaultPrefetch, c.Prefetch)
-	assert.Equal(t, QueueQuorum, c.QueueType)
-	assert.Equal(t, 30*time.Second, c.ConfirmTimeout)
-	assert.Equal(t, 10*time.Second, c.ConnectTimeout)
-	assert.Equal(t, 128<<20, c.MaxMessageBytes)
-	assert.NotNil(t, c.Logger)
+	assert.Equal(t, Config{
+		URL: "amqp://localhost/", QueueType: QueueQuorum, ConfirmTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second,
+		MaxMessageBytes: 128 << 20, DeadLetterLimit: 100_000,
+	}, c, "Prefetch stays 0: twice each subscription's concurrency")
+	b := &broker{cfg: c}
+	assert.Equal(t, 20, b.prefetchFor(10))
+	assert.Equal(t, 2, b.prefetchFor(1))
+	assert.Equal(t, maxPrefetch, b.prefetchFor(40000))
+	b.cfg.Prefetch = 5
+	assert.Equal(t, 10, b.prefetchFor(10), "never below the concurrency")
+	assert.Equal(t, 5, b.prefetchFor(3))
 }
 
 // TestReservedTopics: RabbitMQ's reserved "amq." names are refused before
-// any I/O (the zero Broker has no connection to use).
+// any I/O (the zero driver has no connection to use), and so are they by a
+// client, for publishing, subscribing and dead-letter topics.
 func TestReservedTopics(t *testing.T) {
-	ctx := context.Background()
-	var b Broker
+	var b broker
+	assert.ErrorIs(t, b.ValidateNames("amq.orders", ""), pubsub.ErrInvalidTopic)
+	assert.ErrorIs(t, b.ValidateNames("amq.orders", "g"), pubsub.ErrInvalidTopic)
+	assert.NoError(t, b.ValidateNames("orders", "amq.g"), "queue names begin with the topic")
+
+	ctx := testCtx(t)
+	c := openTest(t, testURL(t, ""))
 	h := func(context.Context, *pubsub.Message) error { return nil }
-	assert.ErrorIs(t, b.Publish(ctx, "amq.orders", &pubsub.Message{}), pubsub.ErrInvalidTopic)
-	assert.ErrorIs(t, b.CreateGroup(ctx, "amq.orders", "g"), pubsub.ErrInvalidTopic)
-	_, err := b.Subscribe(ctx, "amq.orders", "g", h)
+	assert.ErrorIs(t, c.Publish(ctx, "amq.orders", &pubsub.Message{}), pubsub.ErrInvalidTopic)
+	assert.ErrorIs(t, c.CreateGroup(ctx, "amq.orders", "g"), pubsub.ErrInvalidTopic)
+	_, err := c.Subscribe(ctx, "amq.orders", "g", h)
 	assert.ErrorIs(t, err, pubsub.ErrInvalidTopic)
-	_, err = b.Subscribe(ctx, "orders", "g", h, pubsub.WithDeadLetter("amq.dead"))
+	_, err = c.Subscribe(ctx, "orders", "g", h, pubsub.WithDeadLetter("amq.dead"))
 	assert.ErrorIs(t, err, pubsub.ErrInvalidTopic)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/switchyard-go/switchyard/internal/redact"
-	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // Reconnection backoff: the delay between attempts doubles from
@@ -30,8 +31,9 @@ const (
 // reuses channel objects across connections, where old delivery tags and
 // deferred confirmations must not leak into the new connection.
 type link struct {
-	name string // "publish" or "consume", for logs and errors
+	name string // "publish", "consume" or "admin", for logs and errors
 	cfg  *Config
+	log  *slog.Logger
 	addr string // host:port, for logs and errors
 
 	mu        sync.Mutex
@@ -46,9 +48,9 @@ type link struct {
 }
 
 // newLink dials the first connection (returning its error) and starts the
-// supervisor.
-func newLink(ctx context.Context, cfg *Config, name string) (*link, error) {
-	l := &link{name: name, cfg: cfg, addr: brokerAddr(cfg.URL), changed: make(chan struct{}), stopped: make(chan struct{})}
+// supervisor, which logs to log.
+func newLink(ctx context.Context, cfg *Config, log *slog.Logger, name string) (*link, error) {
+	l := &link{name: name, cfg: cfg, log: log, addr: brokerAddr(cfg.URL), changed: make(chan struct{}), stopped: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
 	conn, err := l.dial(ctx)
@@ -174,9 +176,9 @@ func (l *link) setBlocked(conn *amqp.Connection, active bool, reason string) {
 	}
 	l.setBlockedLocked(active)
 	if active {
-		l.cfg.Logger.Warn("rabbitmq: broker blocked the connection (resource alarm); publishes wait", "connection", l.name, "broker", l.addr, "reason", reason)
+		l.log.Warn("rabbitmq: broker blocked the connection (resource alarm); publishes wait", "connection", l.name, "broker", l.addr, "reason", reason)
 	} else {
-		l.cfg.Logger.Info("rabbitmq: broker unblocked the connection", "connection", l.name, "broker", l.addr)
+		l.log.Info("rabbitmq: broker unblocked the connection", "connection", l.name, "broker", l.addr)
 	}
 }
 
@@ -188,6 +190,14 @@ func (l *link) setBlockedLocked(active bool) {
 		close(l.unblocked)
 	}
 	l.blocked = active
+}
+
+// isBlocked reports whether the broker blocks the connection (a resource
+// alarm).
+func (l *link) isBlocked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocked
 }
 
 // waitUnblocked returns once the broker does not block the connection (it
@@ -204,7 +214,7 @@ func (l *link) waitUnblocked(ctx context.Context) error {
 	case <-unblocked:
 		return nil
 	case <-l.done:
-		return pubsub.ErrClosed
+		return driver.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -214,7 +224,7 @@ func (l *link) waitUnblocked(ctx context.Context) error {
 // link is closed.
 func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 	defer close(l.stopped)
-	log := l.cfg.Logger
+	log := l.log
 	for {
 		select {
 		case err := <-lost:
@@ -248,7 +258,7 @@ func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 }
 
 // get returns the current connection, waiting while the link is down. It
-// returns pubsub.ErrClosed once the link is closed, and ctx's error if ctx
+// returns driver.ErrClosed once the link is closed, and ctx's error if ctx
 // ends first.
 func (l *link) get(ctx context.Context) (*amqp.Connection, error) {
 	for {
@@ -257,7 +267,7 @@ func (l *link) get(ctx context.Context) (*amqp.Connection, error) {
 		l.mu.Unlock()
 		select {
 		case <-l.done:
-			return nil, pubsub.ErrClosed
+			return nil, driver.ErrClosed
 		default:
 		}
 		if conn != nil && !conn.IsClosed() {
@@ -266,7 +276,7 @@ func (l *link) get(ctx context.Context) (*amqp.Connection, error) {
 		select {
 		case <-changed:
 		case <-l.done:
-			return nil, pubsub.ErrClosed
+			return nil, driver.ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -294,7 +304,7 @@ func (l *link) waitChange(ctx context.Context, conn *amqp.Connection) error {
 		select {
 		case <-changed:
 		case <-l.done:
-			return pubsub.ErrClosed
+			return driver.ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}

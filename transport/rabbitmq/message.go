@@ -8,25 +8,29 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 // AMQP headers the transport sets and reads; they are not metadata.
 const (
 	// headerKey carries Message.Key.
 	headerKey = "x-switchyard-key"
-	// headerAttempt carries the attempt number of a retry copy: 1 + the
-	// number of deliveries before the copy was made. Absent means 1.
+	// headerAttempt carries the Attempt of the transport's copies of a
+	// message (retry copies, messages handed back untouched). Absent
+	// means 1.
 	headerAttempt = "x-switchyard-attempt"
-	// headerDeliveryCount is set by quorum queues on redelivered messages:
-	// how many times the message was returned to the queue (requeued or left
-	// unacknowledged by a closed channel).
+	// headerDeliveryCount is set by quorum queues (and by classic queues
+	// from RabbitMQ 4.3) on redelivered messages: how many times the
+	// message went back to the queue in a way the broker counts as a
+	// failed delivery (see the package documentation).
 	headerDeliveryCount = "x-delivery-count"
 )
 
 // brokerHeaders are set by RabbitMQ (delivery count, dead-lettering); they
-// are neither metadata nor copied to retries.
+// are neither metadata nor copied to the transport's copies of a message.
 var brokerHeaders = map[string]bool{
 	headerDeliveryCount:      true,
+	"x-acquired-count":       true,
 	"x-death":                true,
 	"x-first-death-exchange": true,
 	"x-first-death-queue":    true,
@@ -67,7 +71,7 @@ func metadataKey(h string) string {
 const maxShortString = 255
 
 // checkMessage reports why m cannot be carried as an AMQP message, or nil.
-func checkMessage(m *pubsub.Message) error {
+func checkMessage(m *driver.Message) error {
 	if len(m.ID) > maxShortString {
 		return fmt.Errorf("ID is %d bytes, AMQP message_id holds at most %d", len(m.ID), maxShortString)
 	}
@@ -87,7 +91,7 @@ func checkMessage(m *pubsub.Message) error {
 // toPublishing maps a message checked by checkMessage to a persistent AMQP
 // message: ID → message_id, Metadata["content-type"] → content_type, other
 // metadata → string headers, Key → header x-switchyard-key.
-func toPublishing(m *pubsub.Message) amqp.Publishing {
+func toPublishing(m *driver.Message) amqp.Publishing {
 	var h amqp.Table
 	if len(m.Metadata) > 0 || m.Key != "" {
 		h = make(amqp.Table, len(m.Metadata)+1)
@@ -112,13 +116,18 @@ func toPublishing(m *pubsub.Message) amqp.Publishing {
 	}
 }
 
-// fromDelivery maps a delivery back to a message (Metadata nil when there is
-// none; delivery.Message gives handlers an empty map), with Attempt set: the
+// fromDelivery maps a delivery from a queue of type qt back to a message
+// (Metadata nil when there is none), with Attempt set: the
 // x-switchyard-attempt header (1 when absent) plus the redeliveries of this
-// copy, counted by x-delivery-count on quorum queues and flagged by
-// Redelivered (counted as one) on classic queues.
-func fromDelivery(d *amqp.Delivery) *pubsub.Message {
-	m := &pubsub.Message{ID: d.MessageId, Payload: d.Body}
+// copy that the broker counted. Quorum queues count them in
+// x-delivery-count; classic queues only flag a redelivery (counted as
+// one), until RabbitMQ 4.3, which counts there too. A message without a
+// message_id (from another client) gets the ID derivedID gives it.
+func fromDelivery(d *amqp.Delivery, qt QueueType) *driver.Message {
+	m := &driver.Message{ID: d.MessageId, Payload: d.Body}
+	if m.ID == "" {
+		m.ID = derivedID(d)
+	}
 	if len(d.Headers) > 0 || d.ContentType != "" {
 		m.Metadata = make(map[string]string, len(d.Headers)+1)
 	}
@@ -144,8 +153,11 @@ func fromDelivery(d *amqp.Delivery) *pubsub.Message {
 		m.Metadata[pubsub.MetadataContentType] = d.ContentType
 	}
 	if redeliveries < 0 {
+		// No count: none on a quorum queue (RabbitMQ 4.3 redelivers
+		// messages returned with basic.nack flagged but not counted); a
+		// flag on a classic queue.
 		redeliveries = 0
-		if d.Redelivered {
+		if d.Redelivered && qt == QueueClassic {
 			redeliveries = 1
 		}
 	}
@@ -153,10 +165,11 @@ func fromDelivery(d *amqp.Delivery) *pubsub.Message {
 	return m
 }
 
-// retryPublishing is the copy of d that goes to a retry queue: the same
-// properties, body and application headers, with attempt as its
-// x-switchyard-attempt and the broker's headers removed.
-func retryPublishing(d *amqp.Delivery, attempt int) amqp.Publishing {
+// copyOf is the transport's copy of delivery d (a retry copy, a message
+// handed back): the same properties, body and application headers, with
+// message_id id (the delivered message's ID, derived if it had none) and
+// attempt as its x-switchyard-attempt, and the broker's headers removed.
+func copyOf(d *amqp.Delivery, id string, attempt int) amqp.Publishing {
 	h := make(amqp.Table, len(d.Headers)+1)
 	for k, v := range d.Headers {
 		if !brokerHeaders[k] {
@@ -172,26 +185,11 @@ func retryPublishing(d *amqp.Delivery, attempt int) amqp.Publishing {
 		Priority:        d.Priority,
 		CorrelationId:   d.CorrelationId,
 		ReplyTo:         d.ReplyTo,
-		MessageId:       d.MessageId,
+		MessageId:       id,
 		Timestamp:       d.Timestamp,
 		Type:            d.Type,
 		AppId:           d.AppId,
 		Body:            d.Body,
-	}
-}
-
-// headerString renders a header value as metadata. Switchyard writes only
-// strings; values of other types, from other clients, are formatted.
-func headerString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(v)
 	}
 }
 

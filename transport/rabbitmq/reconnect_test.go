@@ -1,16 +1,17 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,40 +19,12 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for capturing logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// newLoggedBroker opens a Broker on rawURL whose logs go to the returned
+// newLoggedClient opens a client on rawURL whose logs go to the returned
 // buffer.
-func newLoggedBroker(t *testing.T, rawURL string) (*Broker, *syncBuffer) {
+func newLoggedClient(t *testing.T, rawURL string) (*pubsub.Client, *syncBuffer) {
 	t.Helper()
-	var logs syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	u, err := url.Parse(rawURL)
-	require.NoError(t, err)
-	cfg, err := parseURL(u)
-	require.NoError(t, err)
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := New(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	return b, &logs
+	logger, logs := bufferLogger()
+	return openTest(t, rawURL, pubsub.WithLogger(logger)), logs
 }
 
 // TestOutage: while the broker is unreachable, Publish waits and succeeds
@@ -61,10 +34,9 @@ func TestOutage(t *testing.T) {
 	ctx := testCtx(t)
 	p, viaProxy := newProxy(t, testURL(t, ""))
 	topic := uniqueTopic(t, "g")
-	b, logs := newLoggedBroker(t, viaProxy)
+	b, logs := newLoggedClient(t, viaProxy)
 	c := newCollector()
-	_, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
-	require.NoError(t, err)
+	subscribe(t, ctx, b, topic, "g", c.handler)
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "before"}))
 	c.waitN(t, 1)
 	require.NoError(t, b.Ping(ctx))
@@ -91,16 +63,15 @@ func TestOutage(t *testing.T) {
 		t.Fatal("Publish did not return after the broker came back")
 	}
 	calls := c.waitN(t, 3)
-	var ids []string
-	for _, call := range calls {
-		ids = append(ids, call.msg.ID)
-	}
-	assert.ElementsMatch(t, []string{"before", "during-1", "during-2"}, ids)
+	assert.Equal(t, []string{"before", "during-1", "during-2"}, gotIDs(calls))
 	require.Eventually(t, func() bool { return b.Ping(ctx) == nil }, 5*time.Second, 10*time.Millisecond)
 
 	out := logs.String()
 	assert.Contains(t, out, "connection lost")
 	assert.Contains(t, out, "connection restored")
+	for _, name := range []string{"publish", "consume", "admin"} {
+		assert.Contains(t, out, "connection="+name, "the %s connection's events go to the client's logger", name)
+	}
 	assert.NotContains(t, out, "guest")
 }
 
@@ -111,7 +82,7 @@ func TestPublishTimeoutDuringOutage(t *testing.T) {
 	ctx := testCtx(t)
 	p, viaProxy := newProxy(t, testURL(t, "confirm_timeout=500ms"))
 	topic := uniqueTopic(t)
-	b, _ := newLoggedBroker(t, viaProxy)
+	b, _ := newLoggedClient(t, viaProxy)
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
 	p.setDown(true)
 	p.cut()
@@ -168,7 +139,7 @@ func TestOpenUnreachable(t *testing.T) {
 		u, err := url.Parse(rawURL)
 		require.NoError(t, err)
 		start := time.Now()
-		b, err := OpenURL(ctx, u)
+		b, err := OpenURL(ctx, u, pubsub.WithLogger(testLogger()))
 		if b != nil {
 			_ = b.Close()
 		}
@@ -218,33 +189,38 @@ func TestOpenUnreachable(t *testing.T) {
 	})
 }
 
-// TestClosedBroker: every call after Close returns ErrClosed, and a Publish
-// waiting on an outage is released by Close.
+// TestClosedBroker: a Shutdown whose deadline passes while a Publish waits
+// on an outage closes the connections, which fails that Publish with
+// ErrClosed; every call afterwards returns ErrClosed.
 func TestClosedBroker(t *testing.T) {
 	ctx := testCtx(t)
 	p, viaProxy := newProxy(t, testURL(t, ""))
 	topic := uniqueTopic(t)
-	b, _ := newLoggedBroker(t, viaProxy)
+	b, _ := newLoggedClient(t, viaProxy)
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
 	p.setDown(true)
 	p.cut()
 	defer p.setDown(false)
 	waiting := make(chan error, 1)
 	go func() { waiting <- b.Publish(ctx, topic, &pubsub.Message{ID: "waits"}) }()
-	time.Sleep(200 * time.Millisecond)
-	require.NoError(t, b.Close())
+	time.Sleep(200 * time.Millisecond) // the Publish is waiting for the connection
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, b.Shutdown(sctx), context.DeadlineExceeded, "the waiting Publish held up the shutdown")
 	select {
 	case err := <-waiting:
 		assert.ErrorIs(t, err, pubsub.ErrClosed)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not release a waiting Publish")
+		t.Fatal("Shutdown did not release a waiting Publish")
 	}
 	assert.ErrorIs(t, b.Publish(ctx, topic, &pubsub.Message{}), pubsub.ErrClosed)
 	assert.ErrorIs(t, b.CreateGroup(ctx, topic, "g"), pubsub.ErrClosed)
 	assert.ErrorIs(t, b.Ping(ctx), pubsub.ErrClosed)
 	_, err := b.Subscribe(ctx, topic, "g", func(context.Context, *pubsub.Message) error { return nil })
 	assert.ErrorIs(t, err, pubsub.ErrClosed)
-	assert.NoError(t, b.Close())
+	_, err = b.ListDeadLetters(ctx, topic, "g", 0)
+	assert.ErrorIs(t, err, pubsub.ErrClosed)
+	assert.ErrorIs(t, b.Close(), context.DeadlineExceeded, "Close returns the first Shutdown's result")
 }
 
 // TestBrokerClosesChannel: a message the broker refuses by closing the
@@ -263,4 +239,51 @@ func TestBrokerClosesChannel(t *testing.T) {
 	assert.False(t, errors.Is(err, context.DeadlineExceeded), "refused, not timed out: %v", err)
 	assert.True(t, strings.Contains(err.Error(), "PRECONDITION_FAILED") || strings.Contains(err.Error(), "406"), err.Error())
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "small"}))
+}
+
+// TestReconnectKeepsBatchOrder: when the connection is lost while a batch
+// is being written, the batch's messages whose confirmation was lost and
+// those not written yet are published again on the next connection, in the
+// batch's order. (Before, the tail that was never written went out first,
+// ahead of the earlier unconfirmed messages.)
+func TestReconnectKeepsBatchOrder(t *testing.T) {
+	ctx := testCtx(t)
+	p, viaProxy := newProxy(t, testURL(t, ""))
+	topic := uniqueTopic(t, "g")
+	c := openTest(t, viaProxy)
+	require.NoError(t, c.CreateGroup(ctx, topic, "g"))
+	const n, cutAt = 200, 100
+	var (
+		once        sync.Once
+		unconfirmed atomic.Bool
+	)
+	testHookPublished = func(i int, dc *amqp.DeferredConfirmation) {
+		if i != cutAt-1 {
+			return
+		}
+		once.Do(func() {
+			select {
+			case <-dc.Done():
+			default:
+				unconfirmed.Store(true)
+			}
+			p.cut()
+		})
+	}
+	t.Cleanup(func() { testHookPublished = nil })
+	msgs := newMessages("o", n)
+	require.NoError(t, c.Publish(ctx, topic, msgs...))
+	testHookPublished = nil
+	require.True(t, unconfirmed.Load(), "message %d was not confirmed when the connection was cut", cutAt-1)
+
+	ds := getAll(t, groupQueueName(topic, "g"))
+	last := map[string]int{} // each ID's last place in the queue
+	for pos, d := range ds {
+		last[d.MessageId] = pos
+	}
+	require.Len(t, last, n, "every message is in the queue")
+	for i := 1; i < n; i++ {
+		assert.Less(t, last[msgs[i-1].ID], last[msgs[i].ID], "%s is published (again) before %s", msgs[i-1].ID, msgs[i].ID)
+	}
+	t.Logf("%d messages in the queue for %d published: %d published twice", len(ds), n, len(ds)-n)
 }

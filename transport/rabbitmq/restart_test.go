@@ -145,19 +145,7 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
-	open := func() *Broker {
-		u, err := url.Parse(rawURL)
-		require.NoError(t, err)
-		cfg, err := parseURL(u)
-		require.NoError(t, err)
-		cfg.Logger = logger
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		b, err := New(ctx, cfg)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = b.Close() })
-		return b
-	}
+	open := func() *pubsub.Client { return openTest(t, rawURL, pubsub.WithLogger(logger)) }
 	pubBroker, subBroker := open(), open()
 	ctx := testCtx(t)
 
@@ -258,7 +246,7 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 	// Idle connections (the publisher's consume connection, the
 	// subscriber's publish connection) come back at their next attempt,
 	// within the 5s backoff cap.
-	for _, b := range []*Broker{pubBroker, subBroker} {
+	for _, b := range []*pubsub.Client{pubBroker, subBroker} {
 		require.Eventually(t, func() bool { return b.Ping(ctx) == nil }, 20*time.Second, 50*time.Millisecond, "both connections of both brokers are back")
 	}
 }

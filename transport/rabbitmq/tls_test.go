@@ -1,7 +1,6 @@
 package rabbitmq
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -94,8 +93,7 @@ func TestAMQPS(t *testing.T) {
 		topic := uniqueTopic(t, "g")
 		b := openTest(t, amqpsURL+"?cacertfile="+url.QueryEscape(caFile))
 		c := newCollector()
-		_, err := b.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error { c.add(m); return nil })
-		require.NoError(t, err)
+		subscribe(t, ctx, b, topic, "g", c.handler)
 		require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "over-tls"}))
 		assert.Equal(t, "over-tls", c.waitN(t, 1)[0].msg.ID)
 	})
@@ -104,7 +102,7 @@ func TestAMQPS(t *testing.T) {
 		require.NoError(t, err)
 		pool := x509.NewCertPool()
 		require.True(t, pool.AppendCertsFromPEM(pem))
-		b, err := New(ctx, Config{URL: amqpsURL, TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+		b, err := New(ctx, Config{URL: amqpsURL, TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, pubsub.WithLogger(testLogger()))
 		require.NoError(t, err)
 		defer b.Close()
 		require.NoError(t, b.Ping(ctx))
@@ -113,7 +111,7 @@ func TestAMQPS(t *testing.T) {
 		u, err := url.Parse(amqpsURL)
 		require.NoError(t, err)
 		u.User = url.UserPassword("guest", "tls-Secr3t")
-		_, err = OpenURL(ctx, u)
+		_, err = OpenURL(ctx, u, pubsub.WithLogger(testLogger()))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "certificate")
 		assert.Contains(t, err.Error(), u.Host)

@@ -10,13 +10,31 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// Broker object names. Topic and group names hold only letters, digits and
+// "._-", so a name with a ':' is never a topic's exchange, and the number
+// of ':' in a name says what it is: one for a group's queue, two for a
+// group's dead letters, three for a shared retry queue. This makes the
+// mapping injective (DESIGN line 1).
+const (
+	// nameSep separates the parts of queue names; it cannot occur in topic
+	// or group names.
+	nameSep = ":"
+	// deadSuffix ends the name of a group's dead-letter queue.
+	deadSuffix = nameSep + "dead"
+)
+
+// retryPrefix starts the names of the shared retry exchanges and queues.
+// Tests give their process a prefix of its own.
+var retryPrefix = "switchyard" + nameSep + "retry" + nameSep
+
 // maxNameBytes is the longest exchange or queue name AMQP 0-9-1 allows.
 const maxNameBytes = 255
 
 // amqpName returns name if it fits AMQP's 255-byte limit, and otherwise its
-// first 238 bytes, "~" and 16 hex digits of its SHA-256: a unique name that
-// fits. "~" cannot occur in topic or group names, so a shortened name never
-// equals an unshortened one.
+// first 238 bytes, "~" and 16 hex digits of its SHA-256: a name that fits
+// and differs from every other (up to a 64-bit hash collision). "~" cannot
+// occur in topic or group names, so a shortened name never equals an
+// unshortened one.
 func amqpName(name string) string {
 	if len(name) <= maxNameBytes {
 		return name
@@ -26,15 +44,24 @@ func amqpName(name string) string {
 }
 
 // exchangeName is the fanout exchange of a topic. Topic names are at most
-// 200 bytes, so they are used as they are.
+// 200 bytes, so they are used as they are, and other clients can publish
+// to a topic by its name.
 func exchangeName(topic string) string { return topic }
 
 // groupQueueName is the queue of consumer group group of topic.
-func groupQueueName(topic, group string) string { return amqpName(topic + "." + group) }
+func groupQueueName(topic, group string) string { return amqpName(topic + nameSep + group) }
 
-// retryQueueName is the retry queue of a group queue for one delay bucket.
-func retryQueueName(groupQueue string, bucket time.Duration) string {
-	return amqpName(groupQueue + ".retry." + strconv.FormatInt(bucket.Milliseconds(), 10))
+// deadQueueName is the queue holding the dead letters of group of topic.
+func deadQueueName(topic, group string) string {
+	return amqpName(topic + nameSep + group + deadSuffix)
+}
+
+// retryName is the name of the retry exchange and of the retry queue of
+// queue type qt for one delay bucket. They are shared by every group of
+// the virtual host; the queue type is part of the name because queues of
+// one name must be declared with equal arguments.
+func retryName(qt QueueType, bucket time.Duration) string {
+	return retryPrefix + string(qt) + nameSep + strconv.FormatInt(bucket.Milliseconds(), 10)
 }
 
 // maxRetryDelay caps retry delays: RabbitMQ's x-message-ttl and x-expires are
@@ -44,8 +71,8 @@ const maxRetryDelay = 24 * time.Hour
 // retryBucket rounds a retry delay up to the next bucket: whole milliseconds
 // of the form ceil(2^(i/2)) (1, 2, 3, 4, 6, 8, 12, 16, 23, 32, 46, 64, 91,
 // 128, 182, 256, ... ms), so that a delay d becomes at most √2·d + 1ms and
-// a group uses at most 2 buckets per doubling of its backoff range. Delays
-// under 1ms take the 1ms bucket; delays over maxRetryDelay are capped.
+// a backoff range uses at most 2 buckets per doubling. Delays under 1ms
+// take the 1ms bucket; delays over maxRetryDelay are capped.
 func retryBucket(d time.Duration) time.Duration {
 	d = min(d, maxRetryDelay)
 	ms := float64(d) / float64(time.Millisecond)
@@ -67,9 +94,10 @@ func retryBucket(d time.Duration) time.Duration {
 func bucketValue(i int) float64 { return math.Ceil(math.Exp2(float64(i) / 2)) }
 
 // retryQueueExpiry is how long an unused retry queue lives after its last
-// declaration: its TTL plus retryQueueSlack. Retry queues are re-declared
-// before use at least every retryRedeclareEvery, which is far below the
-// slack, so a queue never expires with a message in it.
+// declaration: its TTL plus retryQueueSlack. Every Broker that publishes to
+// a retry queue declares it again at least every retryRedeclareEvery,
+// which is far below the slack, so a queue never expires with a message
+// that is still waiting in it.
 func retryQueueExpiry(bucket time.Duration) time.Duration { return bucket + retryQueueSlack }
 
 const (
@@ -77,39 +105,54 @@ const (
 	retryRedeclareEvery = time.Minute
 )
 
-// groupQueueArgs are the arguments of a group queue.
-func groupQueueArgs(qt QueueType) amqp.Table {
-	return amqp.Table{amqp.QueueTypeArg: string(qt)}
-}
+// Queue arguments.
+const (
+	argDeadLetterExchange   = "x-dead-letter-exchange"
+	argDeadLetterRoutingKey = "x-dead-letter-routing-key"
+	argDeadLetterStrategy   = "x-dead-letter-strategy"
+)
 
-// retryQueueArgs are the arguments of a retry queue: messages wait bucket,
-// then are dead-lettered through the default exchange back to groupQueue;
-// the queue deletes itself when unused. Quorum retry queues dead-letter
-// at-least-once, which needs overflow reject-publish.
-func retryQueueArgs(qt QueueType, groupQueue string, bucket time.Duration) amqp.Table {
+// groupQueueArgs are the arguments of a group queue: its type; messages
+// that the broker dead-letters (past a quorum queue's delivery limit, 20
+// by default on RabbitMQ 4) go to the group's dead-letter queue, at least
+// once on quorum queues; and a length limit set by a policy refuses
+// publishes (Publish fails) rather than dropping messages.
+func groupQueueArgs(qt QueueType, deadQueue string) amqp.Table {
 	args := amqp.Table{
-		amqp.QueueTypeArg:           string(qt),
-		amqp.QueueMessageTTLArg:     bucket.Milliseconds(),
-		"x-dead-letter-exchange":    "",
-		"x-dead-letter-routing-key": groupQueue,
-		amqp.QueueTTLArg:            retryQueueExpiry(bucket).Milliseconds(),
+		amqp.QueueTypeArg:       string(qt),
+		argDeadLetterExchange:   "",
+		argDeadLetterRoutingKey: deadQueue,
+		amqp.QueueOverflowArg:   amqp.QueueOverflowRejectPublish,
 	}
 	if qt == QueueQuorum {
-		args["x-dead-letter-strategy"] = "at-least-once"
-		args[amqp.QueueOverflowArg] = amqp.QueueOverflowRejectPublish
+		args[argDeadLetterStrategy] = "at-least-once"
 	}
 	return args
 }
 
-// declareGroup declares topic's exchange and group's queue, bound to it. It
-// is idempotent.
-func declareGroup(ch *amqp.Channel, qt QueueType, topic, group string) error {
-	if err := ch.ExchangeDeclare(exchangeName(topic), amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-		return err
+// deadQueueArgs are the arguments of a dead-letter queue: a classic queue
+// (see the package documentation for why) holding at most limit messages,
+// refusing more (the publish is nacked, so dead-lettering fails and the
+// message is parked).
+func deadQueueArgs(limit int) amqp.Table {
+	return amqp.Table{
+		amqp.QueueTypeArg:     amqp.QueueTypeClassic,
+		amqp.QueueMaxLenArg:   int64(limit),
+		amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
 	}
-	q := groupQueueName(topic, group)
-	if _, err := ch.QueueDeclare(q, true, false, false, false, groupQueueArgs(qt)); err != nil {
-		return err
+}
+
+// retryQueueArgs are the arguments of a shared retry queue: messages wait
+// bucket, then are dead-lettered through the default exchange with their
+// own routing key, which is the queue of the group they came from; the
+// queue deletes itself when unused. Dead-lettering is at most once (the
+// default): at-least-once would keep the messages of a deleted group in
+// the shared queue for ever.
+func retryQueueArgs(qt QueueType, bucket time.Duration) amqp.Table {
+	return amqp.Table{
+		amqp.QueueTypeArg:       string(qt),
+		amqp.QueueMessageTTLArg: bucket.Milliseconds(),
+		argDeadLetterExchange:   "",
+		amqp.QueueTTLArg:        retryQueueExpiry(bucket).Milliseconds(),
 	}
-	return ch.QueueBind(q, "", exchangeName(topic), false, nil)
 }

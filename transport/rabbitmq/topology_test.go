@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -35,8 +36,9 @@ func TestRetryBucket(t *testing.T) {
 		assert.Equal(t, b, retryBucket(b), "a bucket is its own bucket")
 		seen[b] = true
 	}
-	assert.Less(t, len(seen), 60, "buckets from 1ms to 24h")
-	// The default backoff (50ms..30s) uses 19 buckets.
+	assert.Len(t, seen, len(allBuckets()))
+	assert.Equal(t, 53, len(seen), "buckets from 1ms to 24h: the most retry queues a virtual host gets per queue type")
+	// The default backoff (delays 50ms..30s) uses 19 buckets.
 	n := 0
 	for b := range seen {
 		if b >= retryBucket(50*time.Millisecond) && b <= retryBucket(30*time.Second) {
@@ -48,28 +50,60 @@ func TestRetryBucket(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	assert.Equal(t, "orders", exchangeName("orders"))
-	assert.Equal(t, "orders.billing", groupQueueName("orders", "billing"))
-	assert.Equal(t, "orders.billing.retry.128", retryQueueName("orders.billing", 128*time.Millisecond))
+	assert.Equal(t, "orders:billing", groupQueueName("orders", "billing"))
+	assert.Equal(t, "orders:billing:dead", deadQueueName("orders", "billing"))
+	assert.Equal(t, retryPrefix+"quorum:128", retryName(QueueQuorum, 128*time.Millisecond))
+	assert.Equal(t, retryPrefix+"classic:128", retryName(QueueClassic, 128*time.Millisecond))
 
 	long := groupQueueName(strings.Repeat("t", 200), strings.Repeat("g", 200))
 	assert.Len(t, long, 255)
-	assert.Equal(t, strings.Repeat("t", 200)+"."+strings.Repeat("g", 37)+"~", long[:239])
+	assert.Equal(t, strings.Repeat("t", 200)+":"+strings.Repeat("g", 37)+"~", long[:239])
 	assert.NotEqual(t, long, groupQueueName(strings.Repeat("t", 200), strings.Repeat("g", 199)), "shortened names stay distinct")
-	assert.Len(t, retryQueueName(long, time.Second), 255)
+	assert.Len(t, deadQueueName(strings.Repeat("t", 200), strings.Repeat("g", 200)), 255)
+	assert.NotEqual(t, long, deadQueueName(strings.Repeat("t", 200), strings.Repeat("g", 200)))
 }
 
-func TestRetryQueueArgs(t *testing.T) {
-	q := retryQueueArgs(QueueQuorum, "t.g", 128*time.Millisecond)
-	assert.Equal(t, "quorum", q["x-queue-type"])
-	assert.Equal(t, int64(128), q["x-message-ttl"])
-	assert.Equal(t, "", q["x-dead-letter-exchange"])
-	assert.Equal(t, "t.g", q["x-dead-letter-routing-key"])
-	assert.Equal(t, int64(128+10*60*1000), q["x-expires"])
-	assert.Equal(t, "at-least-once", q["x-dead-letter-strategy"])
-	assert.Equal(t, "reject-publish", q["x-overflow"])
+// TestNamesInjective: no two (topic, group) pairs, and no group and a
+// dead-letter or retry object, map to the same queue (DESIGN line 1), for
+// names built to collide under a '.' separator.
+func TestNamesInjective(t *testing.T) {
+	topics := []string{"a", "a.b", "a.b.c", "a.dead", "a.b.dead", "dead", "switchyard", "switchyard.retry", "a-b", "a_b", strings.Repeat("x", 200)}
+	groups := []string{"b", "c", "b.c", "dead", "c.dead", "b.c.dead", "retry.128", "quorum.128", "g", strings.Repeat("y", 200), strings.Repeat("y", 199)}
+	seen := map[string]string{}
+	add := func(name, what string) {
+		if prev, ok := seen[name]; ok {
+			t.Errorf("%s and %s both map to %q", prev, what, name)
+		}
+		seen[name] = what
+	}
+	for _, topic := range topics {
+		add(exchangeName(topic), "exchange of "+topic)
+		for _, group := range groups {
+			add(groupQueueName(topic, group), "queue of "+topic+"/"+group)
+			add(deadQueueName(topic, group), "dead letters of "+topic+"/"+group)
+		}
+	}
+	for _, qt := range []QueueType{QueueQuorum, QueueClassic} {
+		for _, b := range allBuckets() {
+			add(retryName(qt, b), "retry queue "+string(qt)+" "+b.String())
+		}
+	}
+}
 
-	c := retryQueueArgs(QueueClassic, "t.g", time.Second)
-	assert.Equal(t, "classic", c["x-queue-type"])
-	assert.NotContains(t, c, "x-dead-letter-strategy")
-	assert.NotContains(t, c, "x-overflow")
+func TestQueueArgs(t *testing.T) {
+	assert.Equal(t, amqp.Table{
+		"x-queue-type": "quorum", "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "t:g:dead",
+		"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+	}, groupQueueArgs(QueueQuorum, "t:g:dead"))
+	assert.Equal(t, amqp.Table{
+		"x-queue-type": "classic", "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "t:g:dead", "x-overflow": "reject-publish",
+	}, groupQueueArgs(QueueClassic, "t:g:dead"))
+	assert.Equal(t, amqp.Table{"x-queue-type": "classic", "x-max-length": int64(7), "x-overflow": "reject-publish"}, deadQueueArgs(7))
+
+	q := retryQueueArgs(QueueQuorum, 128*time.Millisecond)
+	assert.Equal(t, amqp.Table{
+		"x-queue-type": "quorum", "x-message-ttl": int64(128), "x-dead-letter-exchange": "", "x-expires": int64(128 + 10*60*1000),
+	}, q, "expired copies go back by their own routing key; at-most-once dead-lettering")
+	assert.NotContains(t, q, "x-dead-letter-routing-key")
+	assert.Equal(t, "classic", retryQueueArgs(QueueClassic, time.Second)["x-queue-type"])
 }
