@@ -18,7 +18,7 @@ const (
 	DefaultLease          = 30 * time.Second
 	DefaultPublishTimeout = 10 * time.Second
 	DefaultBackoff        = 100 * time.Millisecond
-	DefaultMaxBackoff     = 5 * time.Second
+	DefaultMaxBackoff     = 2 * time.Second
 	DefaultRetention      = time.Hour
 	DefaultStatsInterval  = 10 * time.Second
 	// MaxBatchSize is the largest Config.BatchSize.
@@ -68,7 +68,7 @@ type Config struct {
 	// Backoff is how long a relay waits after a failed Publish or database
 	// error, doubling (with jitter) after each further failure up to
 	// MaxBackoff. Defaults DefaultBackoff (100ms) and DefaultMaxBackoff
-	// (5s).
+	// (2s).
 	Backoff, MaxBackoff time.Duration
 	// Retention is how long published rows stay in the table (for
 	// inspection) before relays delete them. Default DefaultRetention

@@ -63,8 +63,9 @@ type dialect interface {
 	// record inserts (group, id) into the inbox table in tx, reporting
 	// false when it was there already.
 	record(ctx context.Context, tx *sql.Tx, t tables, group, id string) (bool, error)
-	// purgeInbox deletes up to limit inbox records received before cutoff.
-	purgeInbox(ctx context.Context, db *sql.DB, t tables, cutoff time.Time, limit int) (int64, error)
+	// purgeInbox deletes up to limit inbox records of group received
+	// before cutoff.
+	purgeInbox(ctx context.Context, db *sql.DB, t tables, group string, cutoff time.Time, limit int) (int64, error)
 }
 
 // batch is a claim: rows to publish, in id order, and how to settle them.

@@ -94,7 +94,9 @@ func openSQLite(t testing.TB, path string) *sql.DB {
 type database struct {
 	name string
 	open func(t testing.TB) *sql.DB
-	url  string // PostgreSQL: the URL with the test's search_path, once opened
+	// url is, once opened, the PostgreSQL URL with the test's search_path
+	// or the SQLite file's path.
+	url string
 }
 
 // openNamed returns a new pool whose PostgreSQL sessions carry the
@@ -118,11 +120,10 @@ func databases(t *testing.T) []*database {
 		return openPostgres(tb, pg.url)
 	}
 	lite := &database{name: "sqlite"}
-	var path string
 	var liteOnce sync.Once
 	lite.open = func(tb testing.TB) *sql.DB {
-		liteOnce.Do(func() { path = sqliteURL(tb) })
-		return openSQLite(tb, path)
+		liteOnce.Do(func() { lite.url = sqliteURL(tb) })
+		return openSQLite(tb, lite.url)
 	}
 	return []*database{pg, lite}
 }
@@ -225,7 +226,7 @@ func collect(t testing.TB, b pubsub.Subscriber, topic, group string, n int) *col
 
 // waitUnique waits until the collector has n distinct IDs, failing t after
 // timeout.
-func (c *collector) waitUnique(t testing.TB, n int, timeout time.Duration) {
+func (c *collector) waitUnique(t testing.TB, n int, timeout time.Duration, diag ...func() string) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -236,6 +237,9 @@ func (c *collector) waitUnique(t testing.TB, n int, timeout time.Duration) {
 		select {
 		case <-c.changed:
 		case <-deadline.C:
+			for _, d := range diag {
+				t.Log(d())
+			}
 			t.Fatalf("received %d distinct messages, want %d within %v", c.unique(), n, timeout)
 		}
 	}

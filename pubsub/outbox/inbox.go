@@ -103,8 +103,8 @@ func newInboxConfig(db *sql.DB, opts []InboxOption) (inboxConfig, tables, error)
 // SQLite every handler holds the database's one write lock from its
 // record to its commit.
 //
-// Records are deleted after WithInboxRetention (24h by default), in the
-// background. The table must exist (Migrate). A message without an ID is
+// Records of group are deleted after WithInboxRetention (24h by default),
+// in the background. The table must exist (Migrate). A message without an ID is
 // dead-lettered with a Permanent error (Switchyard's brokers always give
 // one). Idempotent panics when db or h is nil, group is empty, or an
 // option is invalid (the dialect cannot be detected, a bad table name).
@@ -186,28 +186,28 @@ func (in *inbox) maybeCleanup() {
 		defer in.cleaning.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := purge(ctx, in.db, in.d, in.t, now.Add(-in.c.retention)); err != nil {
+		if _, err := purge(ctx, in.db, in.d, in.t, in.group, now.Add(-in.c.retention)); err != nil {
 			in.c.logger.Error("outbox: delete old inbox records", "table", in.t.inbox, "err", err)
 		}
 	}()
 }
 
-// PurgeInbox deletes the inbox records (of every group) received before
-// before and returns how many it deleted. Idempotent does this by itself
-// with its retention; PurgeInbox is for tools and tests. It takes
-// WithInboxTable and WithInboxDialect.
-func PurgeInbox(ctx context.Context, db *sql.DB, before time.Time, opts ...InboxOption) (int64, error) {
+// PurgeInbox deletes the inbox records of group received before before and
+// returns how many it deleted. Idempotent does this by itself with its
+// retention; PurgeInbox is for tools and tests. It takes WithInboxTable and
+// WithInboxDialect, and blocks until done.
+func PurgeInbox(ctx context.Context, db *sql.DB, group string, before time.Time, opts ...InboxOption) (int64, error) {
 	c, t, err := newInboxConfig(db, opts)
 	if err != nil {
 		return 0, err
 	}
-	return purge(ctx, db, c.dialect.impl, t, before)
+	return purge(ctx, db, c.dialect.impl, t, group, before)
 }
 
-func purge(ctx context.Context, db *sql.DB, d dialect, t tables, before time.Time) (int64, error) {
+func purge(ctx context.Context, db *sql.DB, d dialect, t tables, group string, before time.Time) (int64, error) {
 	var total int64
 	for {
-		n, err := d.purgeInbox(ctx, db, t, before, cleanupChunk)
+		n, err := d.purgeInbox(ctx, db, t, group, before, cleanupChunk)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("outbox: delete old inbox records: %w", err)

@@ -13,7 +13,8 @@ import (
 // postgres is the PostgreSQL dialect.
 //
 // Ordering: Publish takes a transaction-scoped advisory lock per ordering
-// key (pg_advisory_xact_lock) before it draws the rows' ids, so two
+// key (pg_advisory_xact_lock), in the INSERT statement itself but before
+// it draws the rows' ids, so two
 // transactions that publish to one key are serialized from the first
 // Publish to commit: the later one draws its ids only after the earlier
 // committed (or rolled back). Hence, per key, id order is commit order and
@@ -23,7 +24,8 @@ import (
 // Relays claim the oldest pending rows with FOR UPDATE SKIP LOCKED in a
 // transaction that they hold while they publish, and mark the rows in it
 // before commit. A row whose key has an earlier pending row that is not in
-// the claim (so another relay holds it) is left alone. The transaction's
+// the claim (so another relay holds it) is left alone: for each key of the
+// claim, the first such row ("held") is looked up once in the key index. The transaction's
 // idle_in_transaction_session_timeout is the lease: a relay that stops
 // answering loses its connection, and its rows go to the others.
 type postgres struct{}
@@ -56,7 +58,7 @@ func (postgres) schema(t tables) []string {
 	received_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
 	PRIMARY KEY (grp, msg_id)
 )`,
-		`CREATE INDEX IF NOT EXISTS ` + index(t.inbox, "received") + ` ON ` + t.inbox + ` (received_at)`,
+		`CREATE INDEX IF NOT EXISTS ` + index(t.inbox, "received") + ` ON ` + t.inbox + ` (grp, received_at)`,
 	}
 }
 
@@ -74,31 +76,33 @@ func (postgres) insert(ctx context.Context, tx *sql.Tx, t tables, topic string, 
 	// Sorted, so that two Publish calls with the same keys cannot deadlock.
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
-	switch len(locks) {
-	case 0:
-	case 1:
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, t.lockClass, locks[0]); err != nil {
-			return fmt.Errorf("outbox: lock ordering key: %w", err)
-		}
-	default:
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, t.lockClass, intArray(locks)); err != nil {
-			return fmt.Errorf("outbox: lock ordering keys: %w", err)
-		}
-	}
 	for len(rows) > 0 {
 		n := min(len(rows), pgInsertChunk)
 		var q strings.Builder
-		q.WriteString(`INSERT INTO ` + t.outbox + ` (topic, msg_key, msg_id, metadata, payload) VALUES `)
-		args := make([]any, 0, 1+4*n)
+		args := make([]any, 0, 3+4*n)
+		q.WriteString(`INSERT INTO ` + t.outbox + ` (topic, msg_key, msg_id, metadata, payload) `)
 		args = append(args, topic)
+		if len(locks) > 0 {
+			// The first statement takes the keys' locks (in the array's
+			// order) before it produces a row, so the rows' ids are drawn
+			// after the locks are held.
+			q.WriteString(`SELECT $1::text, v.k, v.i, v.m, v.p FROM
+	(SELECT count(pg_advisory_xact_lock($2, l)) FROM unnest($3::int4[]) AS l) AS locked
+	CROSS JOIN (VALUES `)
+			args = append(args, t.lockClass, intArray(locks))
+			locks = nil
+		} else {
+			q.WriteString(`SELECT $1::text, v.k, v.i, v.m, v.p FROM (VALUES `)
+		}
 		for i, r := range rows[:n] {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			p := 2 + 4*i
-			fmt.Fprintf(&q, "($1,$%d,$%d,$%d,$%d)", p, p+1, p+2, p+3)
+			p := len(args) + 1
+			fmt.Fprintf(&q, "($%d::text,$%d::text,$%d::text,$%d::bytea)", p, p+1, p+2, p+3)
 			args = append(args, r.key, r.id, r.metadata, r.payload)
 		}
+		q.WriteString(`) AS v(k, i, m, p)`)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("outbox: store messages: %w", err)
 		}
@@ -121,54 +125,73 @@ func (postgres) claim(ctx context.Context, db *sql.DB, t tables, limit int, leas
 		return nil, err
 	}
 	b := &pgBatch{tx: tx, t: t}
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
-		strconv.FormatInt(max(lease.Milliseconds(), 1), 10)); err != nil {
-		b.abandon()
-		return nil, err
-	}
+	// The lease is the transaction's idle_in_transaction_session_timeout,
+	// set (for this transaction only) before the rows are locked.
 	rs, err := tx.QueryContext(ctx, `WITH c AS (
 	SELECT id, topic, msg_key, msg_id, metadata, payload, created_at FROM `+t.outbox+`
 	WHERE sent_at IS NULL AND failed_at IS NULL
-	ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+		AND (SELECT set_config('idle_in_transaction_session_timeout', $2, true)) IS NOT NULL
+	ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+k AS MATERIALIZED (
+	SELECT topic, msg_key, (SELECT p.id FROM `+t.outbox+` p
+		WHERE p.topic = c.topic AND p.msg_key = c.msg_key AND p.msg_key <> ''
+			AND p.sent_at IS NULL AND p.failed_at IS NULL
+			AND p.id < max(c.id) AND p.id NOT IN (SELECT id FROM c)
+		ORDER BY p.topic, p.msg_key, p.id LIMIT 1) AS held
+	FROM c WHERE msg_key <> '' GROUP BY topic, msg_key)
 SELECT id, topic, msg_key, msg_id, metadata, payload,
-	extract(epoch FROM clock_timestamp() - created_at)::float8,
-	msg_key <> '' AND EXISTS (SELECT 1 FROM `+t.outbox+` p
-		WHERE p.topic = c.topic AND p.msg_key = c.msg_key AND p.id < c.id
-			AND p.sent_at IS NULL AND p.failed_at IS NULL AND p.id NOT IN (SELECT id FROM c))
-FROM c ORDER BY id`, limit)
+	extract(epoch FROM clock_timestamp() - created_at)::float8, NULL::bigint FROM c
+UNION ALL
+SELECT NULL, topic, msg_key, NULL, NULL, NULL, NULL, held FROM k WHERE held IS NOT NULL`,
+		limit, strconv.FormatInt(max(lease.Milliseconds(), 1), 10))
 	if err != nil {
 		b.abandon()
 		return nil, err
 	}
 	defer rs.Close()
 	now := time.Now()
+	// held: per topic and key, the first pending row before ours that is
+	// not ours; rows of the key after it wait (another relay holds it).
+	held := map[[2]string]int64{}
+	var claimed []row
 	for rs.Next() {
 		var (
-			r             row
-			key, id, meta string
-			payload       []byte
-			age           float64
-			blocked       bool
+			r           row
+			id, h       sql.NullInt64
+			key         string
+			msgID, meta sql.NullString
+			payload     []byte
+			age         sql.NullFloat64
 		)
-		if err := rs.Scan(&r.id, &r.topic, &key, &id, &meta, &payload, &age, &blocked); err != nil {
+		if err := rs.Scan(&id, &r.topic, &key, &msgID, &meta, &payload, &age, &h); err != nil {
 			b.abandon()
 			return nil, err
 		}
-		b.n++
-		if blocked {
+		if !id.Valid {
+			held[[2]string{r.topic, key}] = h.Int64
 			continue
 		}
-		r.age, r.claimed = time.Duration(age*float64(time.Second)), now
-		if r.msg, err = decode(id, key, meta, payload); err != nil {
-			r.msg = nil
+		r.id, r.age, r.claimed = id.Int64, time.Duration(age.Float64*float64(time.Second)), now
+		if r.msg, err = decode(msgID.String, key, meta.String, payload); err != nil {
 			b.bad = append(b.bad, rejection{id: r.id, err: err.Error()})
-			continue
+			r.msg = nil
 		}
-		b.rs = append(b.rs, r)
+		claimed = append(claimed, r)
 	}
 	if err := rs.Err(); err != nil {
 		b.abandon()
 		return nil, err
+	}
+	b.n = len(claimed)
+	sortRows(claimed)
+	for _, r := range claimed {
+		if r.msg == nil {
+			continue // undecodable: rejected
+		}
+		if h, ok := held[[2]string{r.topic, r.msg.Key}]; ok && h < r.id {
+			continue
+		}
+		b.rs = append(b.rs, r)
 	}
 	return b, nil
 }
@@ -236,9 +259,9 @@ func (postgres) record(ctx context.Context, tx *sql.Tx, t tables, group, id stri
 	return n == 1, err
 }
 
-func (postgres) purgeInbox(ctx context.Context, db *sql.DB, t tables, cutoff time.Time, limit int) (int64, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM `+t.inbox+` WHERE (grp, msg_id) IN (
-	SELECT grp, msg_id FROM `+t.inbox+` WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, limit)
+func (postgres) purgeInbox(ctx context.Context, db *sql.DB, t tables, group string, cutoff time.Time, limit int) (int64, error) {
+	res, err := db.ExecContext(ctx, `DELETE FROM `+t.inbox+` WHERE grp = $1 AND msg_id IN (
+	SELECT msg_id FROM `+t.inbox+` WHERE grp = $1 AND received_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED)`, group, cutoff, limit)
 	if err != nil {
 		return 0, err
 	}

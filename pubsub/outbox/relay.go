@@ -13,13 +13,14 @@ import (
 
 // firstRepoll is the first delay of the quick re-polls that follow a
 // wake-up or a batch: rows are stored (and wake the relay) before their
-// transaction commits, so the relay looks again after 1ms, 2ms, 4ms, ...
+// transaction commits, so the relay looks again after 100µs, 200µs, 400µs, ...
 // until PollInterval.
-const firstRepoll = time.Millisecond
+const firstRepoll = 100 * time.Microsecond
 
-// finishTimeout bounds the marking of a batch, which goes on after the
-// relay's context ended.
-const finishTimeout = 5 * time.Second
+// linger is how long a relay waits after a partial batch, wake-ups
+// ignored, so that under load rows gather into batches instead of each
+// costing a claim.
+const linger = time.Millisecond
 
 // cleanupChunk is how many rows one cleanup statement deletes at most, and
 // cleanupRounds how many statements one cleanup runs at most.
@@ -33,7 +34,8 @@ const (
 // and marks each published row only after Publish returned nil for it. It
 // blocks until ctx ends, then returns nil: a Publish in progress is
 // cancelled (its messages are published again by the next relay, at least
-// once), and rows already published are marked first (for up to 5s).
+// once), and rows already published are marked first (waiting for the
+// database at most Config.Lease).
 // It returns an error wrapping pubsub.ErrClosed when the Publisher is
 // closed, and one wrapping pubsub.ErrInvalidOption when Config.Publisher
 // is nil.
@@ -100,8 +102,10 @@ func (r *relay) run(ctx context.Context) error {
 			r.failures = 0
 			continue // more may be waiting
 		case res.claimed > 0:
+			// A partial batch: let more rows gather for a moment, then
+			// re-poll quickly.
 			r.failures = 0
-			repoll, wait = 2*firstRepoll, firstRepoll
+			repoll, wait, wakeable = firstRepoll, linger, false
 		case repoll > 0:
 			wait, repoll = repoll, 2*repoll
 			if repoll > r.cfg.PollInterval {
@@ -171,8 +175,9 @@ func (r *relay) cycle(ctx context.Context) (result, error) {
 		r.cfg.Logger.Error("outbox relay: a row does not decode; it is marked failed and will not be published",
 			"table", o.t.outbox, "row", u.id, "err", u.err)
 	}
-	// Rows published are marked even when ctx ended meanwhile.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	// Rows published are marked even when ctx ended meanwhile, as long as
+	// the lease holds (after that, another relay publishes them again).
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Lease)
 	defer cancel()
 	if err := b.finish(fctx, sent, rejected, r.cfg.Retention == NoRetention); err != nil {
 		// The rows stay pending: those published will be published again.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/pubsub/outbox"
 	"github.com/switchyard-go/switchyard/transport/memory"
 )
@@ -115,25 +116,35 @@ func TestConcurrentRelays(t *testing.T) {
 	for _, relays := range []int{2, 4} {
 		for _, d := range databases(t) {
 			t.Run(fmt.Sprintf("%s/relays=%d", d.name, relays), func(t *testing.T) {
-				ctx := context.Background()
-				db := d.open(t)
-				require.NoError(t, outbox.Migrate(ctx, db, outbox.Config{}))
 				b := newBroker(t, memory.Config{})
-				topic := topicName(t)
-				got := collect(t, b, topic, "g", 8)
-				logs := &logRecorder{}
-				cfg := outbox.Config{BatchSize: 50, PollInterval: 20 * time.Millisecond, Logger: slog.New(logs)}
-				for range relays {
-					startRelay(t, newOutbox(t, d.open(t), b, cfg))
-				}
-				f := write(t, db, newOutbox(t, db, nil, cfg), topic, flowSize()/2, 4, 40)
-				got.waitUnique(t, len(f.committed), time.Minute)
-				time.Sleep(100 * time.Millisecond) // quiet period: nothing more may arrive
-				dups := f.check(t, got)
-				assert.Zero(t, dups, "duplicate deliveries")
-				assert.Empty(t, logs.lines(), "relay failures")
-				t.Logf("%s, %d relays: %d committed, %d duplicate deliveries", d.name, relays, len(f.committed), dups)
+				concurrentRelays(t, d, relays, topicName(t), func(testing.TB) pubsub.Publisher { return b }, b, 8)
 			})
 		}
 	}
+}
+
+// concurrentRelays runs relays relays on d, each with a pool of its own and
+// the publisher that publisher returns, while 4 writers store flowSize()/2
+// messages to topic; sub receives them with the given concurrency.
+func concurrentRelays(t *testing.T, d *database, relays int, topic string, publisher func(testing.TB) pubsub.Publisher, sub pubsub.Subscriber, concurrency int) {
+	ctx := context.Background()
+	db := d.open(t)
+	require.NoError(t, outbox.Migrate(ctx, db, outbox.Config{}))
+	got := collect(t, sub, topic, "g", concurrency)
+	logs := &logRecorder{}
+	cfg := outbox.Config{BatchSize: 50, PollInterval: 20 * time.Millisecond, Logger: slog.New(logs)}
+	for range relays {
+		startRelay(t, newOutbox(t, d.open(t), publisher(t), cfg))
+	}
+	f := write(t, db, newOutbox(t, db, nil, cfg), topic, flowSize()/2, 4, 40)
+	got.waitUnique(t, len(f.committed), 2*time.Minute, func() string {
+		var n int
+		_ = db.QueryRow(`SELECT count(*) FROM switchyard_outbox WHERE sent_at IS NULL`).Scan(&n)
+		return fmt.Sprintf("%d rows pending; relay logs: %q", n, logs.lines())
+	})
+	time.Sleep(100 * time.Millisecond) // quiet period: nothing more may arrive
+	dups := f.check(t, got)
+	assert.Zero(t, dups, "duplicate deliveries")
+	assert.Empty(t, logs.lines(), "relay failures")
+	t.Logf("%s, %d relays: %d committed, %d duplicate deliveries", d.name, relays, len(f.committed), dups)
 }

@@ -52,7 +52,7 @@ func (sqlite) schema(t tables) []string {
 	received_at INTEGER NOT NULL,
 	PRIMARY KEY (grp, msg_id)
 )`,
-		`CREATE INDEX IF NOT EXISTS ` + index(t.inbox, "received") + ` ON ` + t.inbox + ` (received_at)`,
+		`CREATE INDEX IF NOT EXISTS ` + index(t.inbox, "received") + ` ON ` + t.inbox + ` (grp, received_at)`,
 	}
 }
 
@@ -227,9 +227,9 @@ func (sqlite) record(ctx context.Context, tx *sql.Tx, t tables, group, id string
 	return n == 1, err
 }
 
-func (sqlite) purgeInbox(ctx context.Context, db *sql.DB, t tables, cutoff time.Time, limit int) (int64, error) {
+func (sqlite) purgeInbox(ctx context.Context, db *sql.DB, t tables, group string, cutoff time.Time, limit int) (int64, error) {
 	res, err := db.ExecContext(ctx, `DELETE FROM `+t.inbox+` WHERE rowid IN (
-	SELECT rowid FROM `+t.inbox+` WHERE received_at < ? LIMIT ?)`, micros(cutoff), limit)
+	SELECT rowid FROM `+t.inbox+` WHERE grp = ? AND received_at < ? LIMIT ?)`, group, micros(cutoff), limit)
 	if err != nil {
 		return 0, err
 	}
