@@ -100,7 +100,7 @@ WHERE id IN (
 	SELECT o.id FROM `+t.outbox+` o
 	WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND (o.lease_until IS NULL OR o.lease_until <= ?3)
 		AND NOT (o.msg_key <> '' AND EXISTS (SELECT 1 FROM `+t.outbox+` p
-			WHERE p.topic = o.topic AND p.msg_key = o.msg_key AND p.id < o.id
+			WHERE p.topic = o.topic AND p.msg_key = o.msg_key AND p.msg_key <> '' AND p.id < o.id
 				AND p.sent_at IS NULL AND p.failed_at IS NULL AND p.lease_until > ?3))
 	ORDER BY o.id LIMIT ?4)
 RETURNING id, topic, msg_key, msg_id, metadata, payload, created_at`,
@@ -121,6 +121,7 @@ RETURNING id, topic, msg_key, msg_id, metadata, payload, created_at`,
 			return nil, b.scanFailed(err)
 		}
 		b.n++
+		b.ids = append(b.ids, r.id)
 		r.age, r.claimed = now.Sub(time.UnixMicro(created)), now
 		if r.msg, err = decode(id, key, meta, payload); err != nil {
 			b.bad = append(b.bad, rejection{id: r.id, err: err.Error()})
@@ -141,6 +142,7 @@ type sqliteBatch struct {
 	db    *sql.DB
 	t     tables
 	owner string
+	ids   []int64 // every row claimed
 	rs    []row
 	bad   []rejection
 	n     int
@@ -180,7 +182,7 @@ func (b *sqliteBatch) finish(ctx context.Context, sent []int64, rejected []rejec
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE `+b.t.outbox+` SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?`, b.owner); err != nil {
+	if err := b.release(ctx, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -192,7 +194,26 @@ func (b *sqliteBatch) finish(ctx context.Context, sent []int64, rejected []rejec
 func (b *sqliteBatch) abandon() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = b.db.ExecContext(ctx, `UPDATE `+b.t.outbox+` SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?`, b.owner)
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if b.release(ctx, tx) == nil {
+		_ = tx.Commit()
+	}
+}
+
+// release gives back the lease on the claimed rows that still have it
+// (those neither marked nor taken over since).
+func (b *sqliteBatch) release(ctx context.Context, tx *sql.Tx) error {
+	if len(b.ids) == 0 {
+		return nil
+	}
+	ids, _ := json.Marshal(b.ids)
+	_, err := tx.ExecContext(ctx, `UPDATE `+b.t.outbox+` SET lease_owner = NULL, lease_until = NULL
+	WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?`, string(ids), b.owner)
+	return err
 }
 
 func (sqlite) pending(ctx context.Context, db *sql.DB, t tables) (Pending, error) {
