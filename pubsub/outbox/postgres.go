@@ -13,21 +13,22 @@ import (
 // postgres is the PostgreSQL dialect.
 //
 // Ordering: Publish takes a transaction-scoped advisory lock per ordering
-// key (pg_advisory_xact_lock), in the INSERT statement itself but before
-// it draws the rows' ids, so two
-// transactions that publish to one key are serialized from the first
-// Publish to commit: the later one draws its ids only after the earlier
-// committed (or rolled back). Hence, per key, id order is commit order and
-// a committed row never has a lower id than a row of its key that commits
-// after it (the identity sequence must keep CACHE 1, its default).
+// key (pg_advisory_xact_lock), in the INSERT statement itself but before it
+// draws the rows' ids, so two transactions that publish to one key are
+// serialized from the first Publish to commit: the later one draws its ids
+// only after the earlier committed (or rolled back). Hence, per key, id
+// order is commit order, and a committed row never has a lower id than a
+// row of its key that commits after it (the identity sequence must keep
+// CACHE 1, its default).
 //
 // Relays claim the oldest pending rows with FOR UPDATE SKIP LOCKED in a
 // transaction that they hold while they publish, and mark the rows in it
 // before commit. A row whose key has an earlier pending row that is not in
 // the claim (so another relay holds it) is left alone: for each key of the
-// claim, the first such row ("held") is looked up once in the key index. The transaction's
-// idle_in_transaction_session_timeout is the lease: a relay that stops
-// answering loses its connection, and its rows go to the others.
+// claim, the first such row ("held") is looked up once in the key index.
+// The transaction's idle_in_transaction_session_timeout is the lease: a
+// relay that stops answering loses its connection, and its rows go to the
+// others.
 type postgres struct{}
 
 func (postgres) name() string { return "postgres" }

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,9 +126,7 @@ func (r *relay) run(ctx context.Context) error {
 		case <-timer.C:
 		case <-wakeCh:
 			repoll = firstRepoll
-			if !timer.Stop() {
-				<-timer.C
-			}
+			timer.Stop() // no stale tick after Stop or Reset (Go 1.23 timers)
 		}
 	}
 }
@@ -238,6 +237,7 @@ func (r *relay) publishTopic(ctx context.Context, topic string, rows []row, res 
 	}
 	end := time.Now()
 	var pe *pubsub.PublishError
+	failed := len(rows)
 	switch {
 	case err == nil:
 		for _, rw := range rows {
@@ -248,12 +248,13 @@ func (r *relay) publishTopic(ctx context.Context, topic string, rows []row, res 
 	case invalid(err):
 		return r.publishEach(ctx, topic, rows, res)
 	case errors.As(err, &pe) && len(pe.Failed) > 0 && len(pe.Failed) < len(rows):
-		failed := map[int]bool{}
+		refused := map[int]bool{}
 		for _, i := range pe.Failed {
-			failed[i] = true
+			refused[i] = true
 		}
+		failed = len(refused)
 		for i, rw := range rows {
-			if failed[i] {
+			if refused[i] {
 				r.observe(ctx, topic, rw, end, Failed, err, res)
 				continue
 			}
@@ -265,7 +266,7 @@ func (r *relay) publishTopic(ctx context.Context, topic string, rows []row, res 
 			r.observe(ctx, topic, rw, end, Failed, err, res)
 		}
 	}
-	r.cfg.Logger.Warn("outbox relay: publish failed; will retry", "topic", topic, "messages", len(rows), "failed", res.failed, "err", err)
+	r.cfg.Logger.Warn("outbox relay: publish failed; will retry", "topic", topic, "messages", len(rows), "failed", failed, "err", err)
 	return sent, nil, err
 }
 
@@ -361,13 +362,5 @@ func (r *relay) maintain(ctx context.Context) {
 
 // sortRows sorts rows by id.
 func sortRows(rows []row) {
-	slices.SortFunc(rows, func(a, b row) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 }
