@@ -69,7 +69,8 @@ type relay struct {
 	cfg  *Config
 	wake chan struct{}
 
-	failures    int // consecutive failed cycles
+	failures    int  // consecutive failed cycles
+	busy        bool // the last cycle claimed rows: claim without probing first
 	nextCleanup time.Time
 	nextStats   time.Time
 }
@@ -146,18 +147,23 @@ func (r *relay) backoff() time.Duration {
 func (r *relay) cycle(ctx context.Context) (result, error) {
 	var res result
 	o := r.o
-	ok, err := o.d.anyClaimable(ctx, o.db, o.t)
-	if err != nil {
-		return res, r.dbError(ctx, "look for pending rows", err)
-	}
-	if !ok {
-		return res, nil
+	if !r.busy {
+		// Idle: a cheap read first, so that polling an empty table costs
+		// no claim.
+		ok, err := o.d.anyClaimable(ctx, o.db, o.t)
+		if err != nil {
+			return res, r.dbError(ctx, "look for pending rows", err)
+		}
+		if !ok {
+			return res, nil
+		}
 	}
 	b, err := o.d.claim(ctx, o.db, o.t, r.cfg.BatchSize, r.cfg.Lease)
 	if err != nil {
 		return res, r.dbError(ctx, "claim rows", err)
 	}
 	res.claimed = b.claimed()
+	r.busy = res.claimed > 0
 	rows := b.rows()
 	if res.claimed == 0 {
 		b.abandon()
