@@ -1,5 +1,3 @@
-//go:build rabbitmq
-
 // The RabbitMQ variants of the outbox tests. They need transport/rabbitmq
 // on Core v2 (rabbitmq.New(ctx, rabbitmq.Config{URL: ...}, opts...)) and a
 // RabbitMQ at SWITCHYARD_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/):
