@@ -2,10 +2,14 @@ package gcppubsub_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport/gcppubsub"
@@ -17,35 +21,67 @@ const (
 	testMaxBytes = 64 << 10
 )
 
+// emulator is a pstest server reached over gRPC through
+// PUBSUB_EMULATOR_HOST, as a user's emulator is, that can refuse publishes
+// to chosen topics.
+type emulator struct {
+	*pstest.Server
+	broken sync.Map // topic paths whose publishes fail
+}
+
 // startEmulator starts a pstest server for t and points PUBSUB_EMULATOR_HOST
 // at it, so that brokers reach it over a real gRPC connection as they would
 // reach a user's emulator.
-func startEmulator(t testing.TB) *pstest.Server {
+func startEmulator(t testing.TB, opts ...pstest.ServerReactorOption) *emulator {
 	t.Helper()
-	srv := pstest.NewServerWithAddress("127.0.0.1:0")
-	t.Cleanup(func() { _ = srv.Close() })
-	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
-	return srv
+	e := &emulator{}
+	opts = append(opts, pstest.ServerReactorOption{FuncName: "Publish", Reactor: publishBreaker{e}})
+	e.Server = pstest.NewServerWithAddress("127.0.0.1:0", opts...)
+	t.Cleanup(func() { _ = e.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", e.Addr)
+	return e
+}
+
+// breakTopic makes publishing to topic ID id fail until the returned
+// function is called.
+func (e *emulator) breakTopic(id string) (restore func()) {
+	path := "projects/" + testProject + "/topics/" + id
+	e.broken.Store(path, true)
+	return func() { e.broken.Delete(path) }
+}
+
+type publishBreaker struct{ e *emulator }
+
+func (p publishBreaker) React(req any) (bool, any, error) {
+	if r, ok := req.(*pb.PublishRequest); ok {
+		if _, bad := p.e.broken.Load(r.GetTopic()); bad {
+			return true, nil, status.Error(codes.FailedPrecondition, "publishing to this topic is broken by the test")
+		}
+	}
+	return false, nil, nil
 }
 
 // newBroker opens a broker on the emulator with cfg (ProjectID defaulted)
 // and closes it with t.
-func newBroker(t testing.TB, cfg gcppubsub.Config) *gcppubsub.Broker {
+func newBroker(t testing.TB, cfg gcppubsub.Config, opts ...pubsub.BrokerOption) *pubsub.Client {
 	t.Helper()
 	if cfg.ProjectID == "" {
 		cfg.ProjectID = testProject
 	}
-	b, err := gcppubsub.New(context.Background(), cfg)
+	b, err := gcppubsub.New(context.Background(), cfg, append([]pubsub.BrokerOption{pubsub.WithLogger(nil)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
 func TestConformance(t *testing.T) {
-	startEmulator(t)
+	e := startEmulator(t)
 	transporttest.Run(t, transporttest.Harness{
-		NewBroker: func(t *testing.T) pubsub.Broker {
-			return newBroker(t, gcppubsub.Config{MaxMessageBytes: testMaxBytes})
+		NewBroker: func(t *testing.T, opts ...pubsub.BrokerOption) pubsub.Broker {
+			return newBroker(t, gcppubsub.Config{MaxMessageBytes: testMaxBytes}, opts...)
+		},
+		BreakDeadLetters: func(t *testing.T, topic, group string) func() {
+			return e.breakTopic(gcppubsub.DeadLetterID(topic, group))
 		},
 	}, transporttest.Features{
 		// pstest delivers a key's next message only after the previous one
