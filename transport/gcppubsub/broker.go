@@ -25,7 +25,8 @@ import (
 // Default Credentials, and fails if there are none.
 //
 // The broker's As gives the underlying client (**pubsub.Client of
-// cloud.google.com/go/pubsub/v2).
+// cloud.google.com/go/pubsub/v2) and the ordering keys that failed publishes
+// paused (*OrderingKeys).
 func New(ctx context.Context, cfg Config, opts ...pubsub.BrokerOption) (*pubsub.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -119,11 +120,15 @@ func (b *broker) Close() error {
 
 // As implements driver.Broker. Targets: **pubsub.Client (of
 // cloud.google.com/go/pubsub/v2), the client the broker uses, for features
-// Switchyard lacks (closing it breaks the broker).
+// Switchyard lacks (closing it breaks the broker); *OrderingKeys, to resume
+// ordering keys that failed publishes paused.
 func (b *broker) As(i any) bool {
 	switch p := i.(type) {
 	case **gpubsub.Client:
 		*p = b.client
+		return true
+	case *OrderingKeys:
+		*p = orderingKeys{b}
 		return true
 	}
 	return false

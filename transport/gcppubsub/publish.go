@@ -25,6 +25,10 @@ type publishers struct {
 type topicPublisher struct {
 	path string
 	pub  *gpubsub.Publisher
+	// mu is held for reading while messages are handed to pub, and for
+	// writing while paused keys are resumed together with the messages
+	// sent again, so that nothing overtakes those.
+	mu sync.RWMutex
 }
 
 func newPublishers(b *broker) *publishers {
@@ -69,7 +73,9 @@ func (ps *publishers) stop() {
 // of a topic it creates the topic if missing (unless DisableAutoCreate), and
 // when Pub/Sub reports the topic missing later (deleted, or an emulator
 // restarted) it creates it again and sends the failed messages once more.
-// When messages fail it returns a *driver.BatchError with their indexes.
+// When messages fail it returns a *driver.BatchError with their indexes; a
+// failed message with an ordering key leaves the key paused (see
+// OrderingKeys).
 func (b *broker) SendBatch(ctx context.Context, topic string, msgs []*driver.Message) error {
 	path := topicPath(b.cfg.ProjectID, topicID(topic))
 	if err := b.admin.ensureTopic(ctx, path); err != nil {
@@ -85,14 +91,15 @@ func (b *broker) SendBatch(ctx context.Context, topic string, msgs []*driver.Mes
 // send publishes gms to the topic at path (see SendBatch).
 func (b *broker) send(ctx context.Context, path string, gms []*gpubsub.Message) error {
 	tp := b.pubs.get(path)
-	errs, err := tp.publishAll(ctx, gms)
+	errs, err := tp.publishAll(ctx, gms, false)
 	if err != nil {
 		return err // ctx's
 	}
 	failed, first := failures(errs)
 	if first != nil && status.Code(first) == codes.NotFound && !b.cfg.DisableAutoCreate {
 		// The topic is gone: create it again and publish what failed once
-		// more, in order.
+		// more, in order, resuming the keys the failure paused in the same
+		// step.
 		b.admin.forgetTopic(path)
 		if err := b.admin.ensureTopic(ctx, path); err != nil {
 			return err
@@ -101,7 +108,7 @@ func (b *broker) send(ctx context.Context, path string, gms []*gpubsub.Message) 
 		for i, j := range failed {
 			retry[i] = gms[j]
 		}
-		rerrs, err := tp.publishAll(ctx, retry)
+		rerrs, err := tp.publishAll(ctx, retry, true)
 		if err != nil {
 			return err
 		}
@@ -134,12 +141,29 @@ func failures(errs []error) (failed []int, first error) {
 
 // publishAll hands every message to the publisher, then waits for all
 // results, and returns each message's error, or ctx's error if ctx ended
-// first. A failed message with an ordering key has its key resumed, which
-// the client pauses after a failure.
-func (tp *topicPublisher) publishAll(ctx context.Context, gms []*gpubsub.Message) ([]error, error) {
+// first. With resume, the ordering keys of gms are resumed first, in the
+// same step as the messages are handed over. A failure with an ordering key
+// leaves the key paused (see OrderingKeys): the message's error says so, and
+// later messages of the key fail with driver.ErrOrderingKeyPaused.
+func (tp *topicPublisher) publishAll(ctx context.Context, gms []*gpubsub.Message, resume bool) ([]error, error) {
 	results := make([]*gpubsub.PublishResult, len(gms))
+	if resume {
+		tp.mu.Lock()
+		for _, m := range gms {
+			if m.OrderingKey != "" {
+				tp.pub.ResumePublish(m.OrderingKey)
+			}
+		}
+	} else {
+		tp.mu.RLock()
+	}
 	for i, m := range gms {
 		results[i] = tp.pub.Publish(ctx, m)
+	}
+	if resume {
+		tp.mu.Unlock()
+	} else {
+		tp.mu.RUnlock()
 	}
 	errs := make([]error, len(gms))
 	for i, res := range results {
@@ -148,23 +172,21 @@ func (tp *topicPublisher) publishAll(ctx context.Context, gms []*gpubsub.Message
 			continue
 		}
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			go tp.resumeFailed(gms[i:], results[i:])
 			return nil, ctx.Err()
 		}
-		errs[i] = err
-		if k := gms[i].OrderingKey; k != "" {
-			tp.pub.ResumePublish(k)
-		}
+		errs[i] = pausedErr(err, gms[i].OrderingKey)
 	}
 	return errs, nil
 }
 
-// resumeFailed waits for the results of a publish that returned early and
-// resumes the ordering keys of the messages that failed.
-func (tp *topicPublisher) resumeFailed(gms []*gpubsub.Message, results []*gpubsub.PublishResult) {
-	for i, res := range results {
-		if _, err := res.Get(context.Background()); err != nil && gms[i].OrderingKey != "" {
-			tp.pub.ResumePublish(gms[i].OrderingKey)
-		}
+// pausedErr says what err, the failure of a message with ordering key key,
+// did to the key.
+func pausedErr(err error, key string) error {
+	if key == "" {
+		return err
 	}
+	if errors.As(err, new(gpubsub.ErrPublishingPaused)) {
+		return fmt.Errorf("ordering key %q is paused after an earlier failure; resume it with OrderingKeys (see Client.As): %w", key, driver.ErrOrderingKeyPaused)
+	}
+	return fmt.Errorf("%w (ordering key %q is now paused: %w)", err, key, driver.ErrOrderingKeyPaused)
 }

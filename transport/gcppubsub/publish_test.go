@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -243,22 +244,54 @@ func TestPublishReportsFailedIndexes(t *testing.T) {
 	assert.ElementsMatch(t, []string{"a", "c"}, sent)
 }
 
-// TestPublishResumesPausedKey: after a publish with an ordering key fails,
-// the next Publish of that key is not refused as paused.
-func TestPublishResumesPausedKey(t *testing.T) {
-	e := startEmulator(t)
+// failOnce fails the next publish request, once armed.
+type failOnce struct{ armed *atomic.Bool }
+
+func (f failOnce) React(req any) (bool, any, error) {
+	if _, ok := req.(*pb.PublishRequest); ok && f.armed.CompareAndSwap(true, false) {
+		return true, nil, status.Error(codes.InvalidArgument, "rejected once")
+	}
+	return false, nil, nil
+}
+
+// TestPublishKeepsFailedKeyPaused: after a publish with an ordering key
+// fails, the key stays paused, so that no later Publish of the key
+// overtakes the failed message: its messages fail with ErrOrderingKeyPaused
+// without being sent, other keys are not affected, and the application
+// resumes the key through As.
+func TestPublishKeepsFailedKeyPaused(t *testing.T) {
+	var armed atomic.Bool
+	e := startEmulator(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: failOnce{&armed}})
 	b := newBroker(t, gcppubsub.Config{})
 	ctx := context.Background()
-	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("0")}), "creates the topic")
+	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-0", Key: "k"}), "creates the topic")
 
-	e.SetAutoPublishResponse(false)
-	e.AddPublishResponse(nil, status.Error(codes.InvalidArgument, "rejected once"))
-	err := b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("1")})
+	armed.Store(true)
+	err := b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-1", Key: "k"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rejected once")
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	assert.ErrorIs(t, err, pubsub.ErrOrderingKeyPaused, "the failure says that it paused the key")
 
-	e.AddPublishResponse(&pb.PublishResponse{MessageIds: []string{"m-2"}}, nil)
-	assert.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("2")}), "the key was resumed")
+	err = b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-2", Key: "k"}, &pubsub.Message{ID: "other-1", Key: "other"})
+	var pe *pubsub.PublishError
+	require.ErrorAs(t, err, &pe, "the key stays paused")
+	assert.Equal(t, []int{0}, pe.Failed)
+	assert.ErrorIs(t, err, pubsub.ErrOrderingKeyPaused)
+	assert.Contains(t, err.Error(), `ordering key "k"`)
+
+	var keys gcppubsub.OrderingKeys
+	require.True(t, b.As(&keys))
+	keys.Resume("keyed", "k")
+	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-3", Key: "k"}), "resumed")
+	keys.Resume("keyed", "never-paused")
+	keys.Resume("never-published", "k")
+
+	var sent []string
+	for _, m := range e.Messages() {
+		sent = append(sent, m.Attributes[attrID])
+	}
+	assert.Equal(t, []string{"k-0", "other-1", "k-3"}, sent, "k-2 was not sent")
 }
 
 func TestPublishContextErrorsUnwrapped(t *testing.T) {
