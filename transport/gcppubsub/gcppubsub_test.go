@@ -26,7 +26,7 @@ const (
 // to chosen topics.
 type emulator struct {
 	*pstest.Server
-	broken sync.Map // topic paths whose publishes fail
+	*breaker
 }
 
 // startEmulator starts a pstest server for t and points PUBSUB_EMULATOR_HOST
@@ -34,27 +34,31 @@ type emulator struct {
 // reach a user's emulator.
 func startEmulator(t testing.TB, opts ...pstest.ServerReactorOption) *emulator {
 	t.Helper()
-	e := &emulator{}
-	opts = append(opts, pstest.ServerReactorOption{FuncName: "Publish", Reactor: publishBreaker{e}})
-	e.Server = pstest.NewServerWithAddress("127.0.0.1:0", opts...)
+	e := &emulator{breaker: &breaker{}}
+	e.Server = pstest.NewServerWithAddress("127.0.0.1:0", append(opts, e.breaker.option())...)
 	t.Cleanup(func() { _ = e.Close() })
 	t.Setenv("PUBSUB_EMULATOR_HOST", e.Addr)
 	return e
 }
 
-// breakTopic makes publishing to topic ID id fail until the returned
-// function is called.
-func (e *emulator) breakTopic(id string) (restore func()) {
-	path := "projects/" + testProject + "/topics/" + id
-	e.broken.Store(path, true)
-	return func() { e.broken.Delete(path) }
+// breaker makes publishes to chosen topics fail, as a pstest reactor.
+type breaker struct{ broken sync.Map }
+
+func (b *breaker) option() pstest.ServerReactorOption {
+	return pstest.ServerReactorOption{FuncName: "Publish", Reactor: b}
 }
 
-type publishBreaker struct{ e *emulator }
+// breakTopic makes publishing to topic ID id fail until the returned
+// function is called.
+func (b *breaker) breakTopic(id string) (restore func()) {
+	path := "projects/" + testProject + "/topics/" + id
+	b.broken.Store(path, true)
+	return func() { b.broken.Delete(path) }
+}
 
-func (p publishBreaker) React(req any) (bool, any, error) {
+func (b *breaker) React(req any) (bool, any, error) {
 	if r, ok := req.(*pb.PublishRequest); ok {
-		if _, bad := p.e.broken.Load(r.GetTopic()); bad {
+		if _, bad := b.broken.Load(r.GetTopic()); bad {
 			return true, nil, status.Error(codes.FailedPrecondition, "publishing to this topic is broken by the test")
 		}
 	}
@@ -74,6 +78,11 @@ func newBroker(t testing.TB, cfg gcppubsub.Config, opts ...pubsub.BrokerOption) 
 	return b
 }
 
+// features: pstest delivers a key's next message only after the previous
+// one was acked, and the subscriptions are created with ordering.
+var features = transporttest.Features{OrderingByKey: true, MaxMessageBytes: testMaxBytes}
+
+// TestConformance runs the suite on pstest, reached as an emulator.
 func TestConformance(t *testing.T) {
 	e := startEmulator(t)
 	transporttest.Run(t, transporttest.Harness{
@@ -83,10 +92,22 @@ func TestConformance(t *testing.T) {
 		BreakDeadLetters: func(t *testing.T, topic, group string) func() {
 			return e.breakTopic(gcppubsub.DeadLetterID(topic, group))
 		},
-	}, transporttest.Features{
-		// pstest delivers a key's next message only after the previous one
-		// was acked, and the subscriptions are created with ordering.
-		OrderingByKey:   true,
-		MaxMessageBytes: testMaxBytes,
-	})
+	}, features)
+}
+
+// TestConformanceService runs the suite on the fake service, with the
+// broker as on Pub/Sub itself (no PUBSUB_EMULATOR_HOST): server-side flow
+// control, retry policies, and delivery counts per subscription.
+func TestConformanceService(t *testing.T) {
+	br := &breaker{}
+	f := startFake(t, br.option())
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	transporttest.Run(t, transporttest.Harness{
+		NewBroker: func(t *testing.T, opts ...pubsub.BrokerOption) pubsub.Broker {
+			return newServiceBroker(t, f, gcppubsub.Config{MaxMessageBytes: testMaxBytes}, opts...)
+		},
+		BreakDeadLetters: func(t *testing.T, topic, group string) func() {
+			return br.breakTopic(gcppubsub.DeadLetterID(topic, group))
+		},
+	}, features)
 }

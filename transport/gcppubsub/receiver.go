@@ -19,6 +19,10 @@ const (
 	// receiverCloseTimeout bounds how long Close waits for hand-backs and
 	// for the client's Receive to return.
 	receiverCloseTimeout = 10 * time.Second
+	// ackFlush is how long Close gives the client, once its Receive has
+	// returned, to send the last acks: it sends them as soon as every
+	// message it held is settled, in the background.
+	ackFlush = 100 * time.Millisecond
 )
 
 // receiver is one member of a group: it bridges the client's callback-based
@@ -61,10 +65,14 @@ func newReceiver(b *broker, r groupRefs, st subState, setUp func(context.Context
 	// Leases are extended through every retry backoff held here too: an
 	// hour (the client's default) plus the longest schedule of backoffs.
 	sub.ReceiveSettings.MaxExtension = time.Hour + time.Duration(cfg.MaxAttempts)*cfg.BackoffMax
-	// Stopping, the client closes its streams, waits for the callbacks
-	// (which hand back what they hold, see Close), nacks what it had not
-	// passed to a callback yet, and sends the last acks.
-	sub.ReceiveSettings.ShutdownOptions = nil
+	// Stopping, the client closes its streams at once, so that Pub/Sub
+	// sends nothing more that nobody would read, then waits for the
+	// callbacks (which hand back what they hold, see Close), nacks what it
+	// had not passed to a callback yet, and sends the last acks.
+	sub.ReceiveSettings.ShutdownOptions = &gpubsub.ShutdownOptions{
+		Timeout:  receiverCloseTimeout,
+		Behavior: gpubsub.ShutdownBehaviorWaitForProcessing,
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &receiver{
 		b: b, r: r, log: cfg.Logger, sub: sub, setUp: setUp, st: st,
@@ -140,8 +148,8 @@ func (rc *receiver) report(ctx context.Context, err error) {
 
 // callback is the client's message handler. It returns once the message is
 // settled, or is waiting out a retry backoff without an ordering key to
-// hold, or when the client's Receive stops (the client then nacks what it
-// holds).
+// hold, or when the client's Receive fails (Pub/Sub then delivers what was
+// not settled again after its ack deadline).
 func (rc *receiver) callback(ctx context.Context, m *gpubsub.Message) {
 	d := rc.newDelivery(m)
 	rc.mu.Lock()
@@ -167,7 +175,16 @@ func (rc *receiver) callback(ctx context.Context, m *gpubsub.Message) {
 	select {
 	case <-d.released:
 	case <-ctx.Done():
+		if rc.isClosed() {
+			<-d.released // Close hands it back
+		}
 	}
+}
+
+func (rc *receiver) isClosed() bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.closed
 }
 
 // offer hands d to a worker, unless the receiver closes (Close hands it
@@ -202,10 +219,12 @@ func (rc *receiver) Receive(ctx context.Context) (driver.Delivery, error) {
 }
 
 // Close implements driver.Subscription. Workers' Receive calls return
-// ErrClosed at once. Close hands back every message not settled (see
-// "Delivery semantics": those waiting for a worker untouched, those waiting
-// out a backoff), and messages that arrive meanwhile, then stops the
-// client's Receive, which closes its streams and sends the last acks.
+// ErrClosed at once. Close stops the client's Receive, which closes its
+// streams first, so that Pub/Sub sends nothing more; then it hands back
+// every message not settled (see "Delivery semantics": those waiting for a
+// worker untouched, those waiting out a backoff), and those the client
+// received before its streams closed, and waits for the client to send the
+// last acks.
 func (rc *receiver) Close() error {
 	rc.mu.Lock()
 	if rc.closed {
@@ -219,6 +238,7 @@ func (rc *receiver) Close() error {
 	}
 	rc.mu.Unlock()
 	close(rc.closing)
+	rc.cancel()
 
 	ctx, cancel := context.WithTimeout(context.Background(), receiverCloseTimeout)
 	defer cancel()
@@ -228,9 +248,9 @@ func (rc *receiver) Close() error {
 	}
 	wg.Wait()
 	rc.late.Wait()
-	rc.cancel()
 	select {
 	case <-rc.stopped:
+		time.Sleep(ackFlush)
 		return nil
 	case <-time.After(receiverCloseTimeout + time.Second):
 		rc.forgetAll()
