@@ -23,6 +23,9 @@ const (
 // how long the admin calls lease the dead letters they read.
 const deadLetterAckDeadline = 60 * time.Second
 
+// maxRetryBackoff is the longest backoff of a retry policy.
+const maxRetryBackoff = 600 * time.Second
+
 // subPolicies are the policies the broker wants on a group's subscription.
 type subPolicies struct {
 	// deadLetter makes Pub/Sub count delivery attempts, and forward a
@@ -30,15 +33,29 @@ type subPolicies struct {
 	// more than the portable layer allows (so only when members kept
 	// crashing while holding it). Nil: none.
 	deadLetter *pb.DeadLetterPolicy
+	// retry makes Pub/Sub wait before delivering a nacked message again:
+	// retries wait out their backoff on Pub/Sub, outside the members'
+	// flow-control windows. Nil: none (emulators, which ignore it).
+	retry *pb.RetryPolicy
 }
 
 // policies returns the policies for a subscription whose messages are
-// dead-lettered by the portable layer after maxAttempts handler runs: a
-// dead-letter policy of maxAttempts+1 deliveries, within Pub/Sub's range of
-// 5 to 100. Its topic is filled in by ensureGroup.
-func (b *broker) policies(maxAttempts int) subPolicies {
+// dead-lettered by the portable layer after maxAttempts handler runs, with
+// retries backing off from initial to most: a dead-letter policy of
+// maxAttempts+1 deliveries, within Pub/Sub's range of 5 to 100 (its topic
+// is filled in by ensureGroup), and a retry policy from initial to most,
+// within Pub/Sub's 0 to 600 seconds.
+func (b *broker) policies(maxAttempts int, initial, most time.Duration) subPolicies {
 	n := min(max(maxAttempts+1, minDeliveryAttempts), maxDeliveryAttempts)
-	return subPolicies{deadLetter: &pb.DeadLetterPolicy{MaxDeliveryAttempts: int32(n)}}
+	p := subPolicies{deadLetter: &pb.DeadLetterPolicy{MaxDeliveryAttempts: int32(n)}}
+	if !b.emulator {
+		lo := min(initial, maxRetryBackoff)
+		p.retry = &pb.RetryPolicy{
+			MinimumBackoff: durationpb.New(lo),
+			MaximumBackoff: durationpb.New(min(max(most, lo), maxRetryBackoff)),
+		}
+	}
+	return p
 }
 
 // subState is what the broker found of a group's subscription.
@@ -48,6 +65,9 @@ type subState struct {
 	// topic for this group (attrTo) reaches this group alone.
 	filtered bool
 	counts   bool // it has a dead-letter policy: Pub/Sub counts deliveries
+	// delays: it has a retry policy that the broker (not an emulator)
+	// applies: a nacked message comes back after a backoff.
+	delays bool
 }
 
 // admin creates topics and subscriptions and remembers which topics it has
@@ -140,18 +160,19 @@ func (a *admin) readGroup(ctx context.Context, r groupRefs) (subState, error) {
 	got, err := a.b.client.SubscriptionAdminClient.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: r.subPath})
 	switch status.Code(err) {
 	case codes.OK:
-		return stateOf(got, r), nil
+		return a.stateOf(got, r), nil
 	case codes.PermissionDenied:
-		return subState{ordered: !a.b.cfg.DisableOrdering, filtered: true, counts: !a.b.emulator}, nil
+		return subState{ordered: !a.b.cfg.DisableOrdering, filtered: true, counts: !a.b.emulator, delays: !a.b.emulator}, nil
 	}
 	return subState{}, wrapErr(ctx, err, "get subscription %s", r.subPath)
 }
 
-func stateOf(s *pb.Subscription, r groupRefs) subState {
+func (a *admin) stateOf(s *pb.Subscription, r groupRefs) subState {
 	return subState{
 		ordered:  s.GetEnableMessageOrdering(),
 		filtered: s.GetFilter() == r.filter,
 		counts:   s.GetDeadLetterPolicy() != nil,
+		delays:   s.GetRetryPolicy() != nil && !a.b.emulator,
 	}
 }
 
@@ -170,6 +191,7 @@ func (a *admin) ensureSubscription(ctx context.Context, r groupRefs, pol subPoli
 		AckDeadlineSeconds:    int32(cfg.AckDeadline / time.Second),
 		EnableMessageOrdering: !cfg.DisableOrdering,
 		DeadLetterPolicy:      pol.deadLetter,
+		RetryPolicy:           pol.retry,
 		// A policy without TTL: the subscription never expires, as a
 		// consumer group lives until deleted (Pub/Sub's default deletes
 		// subscriptions idle for 31 days).
@@ -179,7 +201,7 @@ func (a *admin) ensureSubscription(ctx context.Context, r groupRefs, pol subPoli
 	if status.Code(err) == codes.NotFound {
 		_, err = sc.CreateSubscription(ctx, want)
 		if err == nil {
-			return stateOf(want, r), nil
+			return a.stateOf(want, r), nil
 		}
 		if status.Code(err) != codes.AlreadyExists {
 			return subState{}, wrapErr(ctx, err, "create subscription %s on topic %s", r.subPath, r.topicPath)
@@ -198,18 +220,21 @@ func (a *admin) ensureSubscription(ctx context.Context, r groupRefs, pol subPoli
 	if update && !samePolicy(got.GetDeadLetterPolicy(), pol.deadLetter) {
 		mask = append(mask, "dead_letter_policy")
 	}
+	if update && !sameRetry(got.GetRetryPolicy(), pol.retry) {
+		mask = append(mask, "retry_policy")
+	}
 	if len(mask) == 0 {
-		return stateOf(got, r), nil
+		return a.stateOf(got, r), nil
 	}
 	_, err = sc.UpdateSubscription(ctx, &pb.UpdateSubscriptionRequest{
-		Subscription: &pb.Subscription{Name: r.subPath, DeadLetterPolicy: pol.deadLetter},
+		Subscription: &pb.Subscription{Name: r.subPath, DeadLetterPolicy: pol.deadLetter, RetryPolicy: pol.retry},
 		UpdateMask:   &fieldmaskpb.FieldMask{Paths: mask},
 	})
 	if err != nil {
 		return subState{}, wrapErr(ctx, err, "set policies %v of subscription %s", mask, r.subPath)
 	}
 	got.DeadLetterPolicy = pol.deadLetter
-	return stateOf(got, r), nil
+	return a.stateOf(got, r), nil
 }
 
 // ensureDeadLetterSub creates the subscription that keeps the group's dead
@@ -239,6 +264,12 @@ func (a *admin) ensureDeadLetterSub(ctx context.Context, r groupRefs) error {
 			r.deadSub, got.GetTopic(), r.deadTopic)
 	}
 	return nil
+}
+
+func sameRetry(a, b *pb.RetryPolicy) bool {
+	return (a == nil) == (b == nil) &&
+		a.GetMinimumBackoff().AsDuration() == b.GetMinimumBackoff().AsDuration() &&
+		a.GetMaximumBackoff().AsDuration() == b.GetMaximumBackoff().AsDuration()
 }
 
 func samePolicy(a, b *pb.DeadLetterPolicy) bool {

@@ -113,18 +113,40 @@ func (d *delivery) ack(ctx context.Context) error {
 	return nil
 }
 
-// Retry implements driver.Delivery: the message stays leased here (the
-// client keeps extending its ack deadline) and goes to a worker again after
-// delay with the given attempt number. Without an ordering key to hold
-// back, the client's callback returns meanwhile.
-func (d *delivery) Retry(_ context.Context, delay time.Duration, attempt int) error {
+// Retry implements driver.Delivery. Where Pub/Sub keeps the backoff and
+// the count (the subscription has a retry policy and a dead-letter policy,
+// and no ordering key is held) the message is nacked: it waits out its
+// backoff on Pub/Sub, outside this member's flow-control window, and comes
+// back, to any member, counted. A message whose next Attempt Pub/Sub cannot
+// count (the portable layer hands back a parked dead letter with an Attempt
+// past the maximum) is published again for its group carrying that Attempt.
+// Otherwise, for a message that holds its ordering key, or on an emulator,
+// the message stays leased here (the client keeps extending its ack
+// deadline) and goes to a worker again after delay.
+func (d *delivery) Retry(ctx context.Context, delay time.Duration, attempt int) error {
 	rc := d.rc
+	st := rc.state()
 	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	if d.state != statePending {
+		rc.mu.Unlock()
 		return d.settledErr()
 	}
-	d.holdLocked(delay, attempt)
+	if d.keyed || !st.counts || !st.delays {
+		d.holdLocked(delay, attempt)
+		rc.mu.Unlock()
+		return nil
+	}
+	d.doneLocked()
+	rc.mu.Unlock()
+	if attempt != d.attempt+1 {
+		var notBefore time.Time
+		if delay > 0 {
+			notBefore = time.Now().Add(delay)
+		}
+		return d.handBack(ctx, attempt, notBefore)
+	}
+	d.m.Nack()
+	d.release()
 	return nil
 }
 

@@ -44,7 +44,8 @@ func (b *broker) refs(topic, group string) groupRefs {
 // group's dead-letter topic and subscription, where missing. With
 // DisableAutoCreate it checks that the subscription exists.
 func (b *broker) CreateGroup(ctx context.Context, topic, group string) error {
-	_, err := b.admin.ensureGroup(ctx, b.refs(topic, group), b.policies(pubsub.DefaultMaxAttempts), false)
+	pol := b.policies(pubsub.DefaultMaxAttempts, pubsub.DefaultBackoffInitial, pubsub.DefaultBackoffMax)
+	_, err := b.admin.ensureGroup(ctx, b.refs(topic, group), pol, false)
 	return err
 }
 
@@ -85,7 +86,7 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 		return nil, fmt.Errorf("%w: max attempts %d over Pub/Sub's limit of %d delivery attempts", driver.ErrInvalidOption, cfg.MaxAttempts, maxDeliveryAttempts)
 	}
 	r := b.refs(topic, group)
-	pol := b.policies(cfg.MaxAttempts)
+	pol := b.policies(cfg.MaxAttempts, cfg.BackoffInitial, cfg.BackoffMax)
 	setUp := func(ctx context.Context) (subState, error) { return b.admin.ensureGroup(ctx, r, pol, true) }
 	var st subState
 	err := retryTransient(ctx, func() (err error) {

@@ -112,10 +112,10 @@ func TestMappedNamesRoundTrip(t *testing.T) {
 	getSub(t, e, "sy~7d+g+dl")
 }
 
-// TestRetryStaysLocal: a retried message stays leased by its receiver and
-// goes to a handler again after the backoff; Pub/Sub sees one delivery, no
-// nack, and one ack.
-func TestRetryStaysLocal(t *testing.T) {
+// TestRetryStaysLocalOnEmulator: emulators apply no retry policy, so there
+// a retried message stays leased by its receiver and goes to a handler again
+// after the backoff; the emulator sees one delivery, no nack, and one ack.
+func TestRetryStaysLocalOnEmulator(t *testing.T) {
 	e := startEmulator(t)
 	b := newBroker(t, gcppubsub.Config{})
 	rec := newRecorder()
