@@ -43,6 +43,7 @@ type delivery struct {
 	state deliveryState // guarded by rc.mu
 	timer *time.Timer   // guarded by rc.mu; set in stateBackoff
 	next  int           // guarded by rc.mu; the Attempt after the backoff
+	due   time.Time     // guarded by rc.mu; when the backoff ends
 }
 
 // newDelivery decodes m and works out its Attempt.
@@ -155,6 +156,7 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration, attempt int) 
 func (d *delivery) holdLocked(delay time.Duration, attempt int) {
 	d.state = stateBackoff
 	d.next = attempt
+	d.due = time.Now().Add(delay)
 	d.timer = time.AfterFunc(delay, d.redeliver)
 	if !d.keyed {
 		d.release()
@@ -232,11 +234,15 @@ func (d *delivery) DeadLetter(ctx context.Context, dl *driver.Message) error {
 }
 
 // closeOut hands d back as Close does: untouched when it waits for a
-// worker; a message waiting out a backoff by nack, at once.
+// worker; a message waiting out a backoff here keeps its schedule where the
+// broker can (see handBack and "Delivery semantics"): published again for its
+// group with the rest of its backoff, or, holding its ordering key, nacked
+// (where the subscription has a retry policy, Pub/Sub waits out a backoff
+// again).
 func (d *delivery) closeOut(ctx context.Context) {
 	rc := d.rc
 	rc.mu.Lock()
-	s, next := d.state, d.next
+	s, next, due := d.state, d.next, d.due
 	if s == stateDone {
 		rc.mu.Unlock()
 		return
@@ -247,8 +253,6 @@ func (d *delivery) closeOut(ctx context.Context) {
 	case statePending:
 		_ = d.handBack(ctx, d.attempt, time.Time{})
 	case stateBackoff:
-		rc.b.adjust.set(rc.r.subPath, d.m.ID, next-(d.natural+d.step))
-		d.m.Nack()
-		d.release()
+		_ = d.handBack(ctx, next, due)
 	}
 }

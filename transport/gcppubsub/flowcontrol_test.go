@@ -95,3 +95,34 @@ func TestRetryWaitsOnPubSub(t *testing.T) {
 	assert.Equal(t, time.Second, s.GetRetryPolicy().GetMinimumBackoff().AsDuration(), "the last Subscribe's backoff")
 	assert.Equal(t, 600*time.Second, s.GetRetryPolicy().GetMaximumBackoff().AsDuration(), "at most Pub/Sub's 600s")
 }
+
+// TestCloseHandsBackKeyedMessage: a message that holds its ordering key
+// waits out its backoff in the member; closing hands it back by nack, so
+// that Pub/Sub keeps the key's order and, with the retry policy, a backoff;
+// the next member gets it counted, then the key's next message.
+func TestCloseHandsBackKeyedMessage(t *testing.T) {
+	f := startFake(t)
+	b := newServiceBroker(t, f, gcppubsub.Config{})
+	const initial = 500 * time.Millisecond
+	failed := make(chan time.Time, 10)
+	sub := subscribe(t, b, "ledger", "posting", func(_ context.Context, m *pubsub.Message) error {
+		failed <- time.Now()
+		return errors.New("fails")
+	}, pubsub.WithBackoff(initial, time.Minute))
+	require.NoError(t, b.Publish(context.Background(), "ledger", &pubsub.Message{ID: "k-1", Key: "acct"}, &pubsub.Message{ID: "k-2", Key: "acct"}))
+	var failedAt time.Time
+	select {
+	case failedAt = <-failed:
+	case <-time.After(waitFor):
+		t.Fatal("handler not called")
+	}
+	require.NoError(t, sub.Close())
+
+	rec := newRecorder()
+	subscribe(t, newServiceBroker(t, f, gcppubsub.Config{}), "ledger", "posting", rec.handler(nil), pubsub.WithBackoff(initial, time.Minute))
+	got, at := rec.wait(t, 2)
+	assert.Equal(t, []string{"k-1", "k-2"}, []string{got[0].ID, got[1].ID}, "the key's order")
+	assert.Equal(t, []int{2, 1}, attempts(got))
+	assert.GreaterOrEqual(t, at[0].Sub(failedAt), initial-20*time.Millisecond, "after the retry policy's backoff")
+	assert.Len(t, failed, 0, "the first member ran it once")
+}

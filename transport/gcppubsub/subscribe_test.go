@@ -173,32 +173,39 @@ func TestFanOutAttemptsOnEmulator(t *testing.T) {
 	}
 }
 
-// TestCloseHandsBackMessageInBackoff: closing a subscription nacks a message
-// waiting out its retry delay, so another member gets it at once, with the
-// attempt counted by Pub/Sub.
-func TestCloseHandsBackMessageInBackoff(t *testing.T) {
+// TestCloseKeepsBackoffSchedule: closing a subscription hands a message
+// waiting out its retry backoff in the member (emulators apply no retry
+// policy) back with the rest of its backoff and its next Attempt: Close
+// does not wait for it, and the next member, in another process, gets it
+// when the backoff ends, not at once.
+func TestCloseKeepsBackoffSchedule(t *testing.T) {
 	startEmulator(t)
 	first := newBroker(t, gcppubsub.Config{})
-	failed := make(chan struct{}, 1)
+	failed := make(chan time.Time, 1)
+	const backoff = 1500 * time.Millisecond
 	sub := subscribe(t, first, "jobs", "workers", func(_ context.Context, m *pubsub.Message) error {
-		failed <- struct{}{}
+		failed <- time.Now()
 		return errors.New("fails")
-	}, pubsub.WithBackoff(time.Hour, time.Hour))
+	}, pubsub.WithBackoff(backoff, backoff))
 	require.NoError(t, first.Publish(context.Background(), "jobs", &pubsub.Message{ID: "j"}))
+	var failedAt time.Time
 	select {
-	case <-failed:
+	case failedAt = <-failed:
 	case <-time.After(waitFor):
 		t.Fatal("handler not called")
 	}
 	start := time.Now()
 	require.NoError(t, sub.Close())
+	assert.Less(t, time.Since(start), time.Second, "Close does not wait out the backoff")
 
 	rec := newRecorder()
 	subscribe(t, newBroker(t, gcppubsub.Config{}), "jobs", "workers", rec.handler(nil))
-	got, _ := rec.wait(t, 1)
+	got, at := rec.wait(t, 1)
 	assert.Equal(t, "j", got[0].ID)
 	assert.Equal(t, 2, got[0].Attempt)
-	assert.Less(t, time.Since(start), 5*time.Second, "not after the ack deadline or the backoff")
+	assert.GreaterOrEqual(t, at[0].Sub(failedAt), backoff/2, "not before its backoff (at least half the nominal delay, with jitter)")
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, 1, rec.count(), "once")
 }
 
 // TestForeignMessage: a message from another publisher, without the ID
