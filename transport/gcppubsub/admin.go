@@ -35,7 +35,7 @@ type subPolicies struct {
 	deadLetter *pb.DeadLetterPolicy
 	// retry makes Pub/Sub wait before delivering a nacked message again:
 	// retries wait out their backoff on Pub/Sub, outside the members'
-	// flow-control windows. Nil: none (emulators, which ignore it).
+	// flow-control windows. Nil: none.
 	retry *pb.RetryPolicy
 }
 
@@ -47,15 +47,14 @@ type subPolicies struct {
 // within Pub/Sub's 0 to 600 seconds.
 func (b *broker) policies(maxAttempts int, initial, most time.Duration) subPolicies {
 	n := min(max(maxAttempts+1, minDeliveryAttempts), maxDeliveryAttempts)
-	p := subPolicies{deadLetter: &pb.DeadLetterPolicy{MaxDeliveryAttempts: int32(n)}}
-	if !b.emulator {
-		lo := min(initial, maxRetryBackoff)
-		p.retry = &pb.RetryPolicy{
+	lo := min(initial, maxRetryBackoff)
+	return b.emulated(subPolicies{
+		deadLetter: &pb.DeadLetterPolicy{MaxDeliveryAttempts: int32(n)},
+		retry: &pb.RetryPolicy{
 			MinimumBackoff: durationpb.New(lo),
 			MaximumBackoff: durationpb.New(min(max(most, lo), maxRetryBackoff)),
-		}
-	}
-	return p
+		},
+	})
 }
 
 // subState is what the broker found of a group's subscription.
@@ -65,9 +64,7 @@ type subState struct {
 	// topic for this group (attrTo) reaches this group alone.
 	filtered bool
 	counts   bool // it has a dead-letter policy: Pub/Sub counts deliveries
-	// delays: it has a retry policy that the broker (not an emulator)
-	// applies: a nacked message comes back after a backoff.
-	delays bool
+	delays   bool // it has a retry policy: a nacked message comes back after a backoff
 }
 
 // admin creates topics and subscriptions and remembers which topics it has
@@ -162,18 +159,18 @@ func (a *admin) readGroup(ctx context.Context, r groupRefs) (subState, error) {
 	case codes.OK:
 		return a.stateOf(got, r), nil
 	case codes.PermissionDenied:
-		return subState{ordered: !a.b.cfg.DisableOrdering, filtered: true, counts: !a.b.emulator, delays: !a.b.emulator}, nil
+		return a.b.trusted(subState{ordered: !a.b.cfg.DisableOrdering, filtered: true, counts: true, delays: true}), nil
 	}
 	return subState{}, wrapErr(ctx, err, "get subscription %s", r.subPath)
 }
 
 func (a *admin) stateOf(s *pb.Subscription, r groupRefs) subState {
-	return subState{
+	return a.b.trusted(subState{
 		ordered:  s.GetEnableMessageOrdering(),
 		filtered: s.GetFilter() == r.filter,
 		counts:   s.GetDeadLetterPolicy() != nil,
-		delays:   s.GetRetryPolicy() != nil && !a.b.emulator,
-	}
+		delays:   s.GetRetryPolicy() != nil,
+	})
 }
 
 // ensureSubscription creates the group's subscription unless it exists and

@@ -44,42 +44,13 @@ func (a *adjustments) set(sub, msg string, delta int) {
 	a.m[k] = delta
 }
 
-// counter works out the Attempt of each delivery of one member: the
-// Attempt a hand-back set (1 otherwise) plus the deliveries since, as
-// Pub/Sub counts them (subscriptions with a dead-letter policy), or, when
-// its count is missing or cannot be trusted, as this member saw them.
-type counter struct {
-	trust func() bool // nil: Pub/Sub's count is used whenever it has one
-
-	mu   sync.Mutex
-	seen map[string]int // deliveries seen here, by Pub/Sub message ID
-}
-
-func (b *broker) newCounter(r groupRefs) *counter {
-	c := &counter{seen: map[string]int{}}
-	if b.emulator {
-		c.trust = b.soleSubscription(r.topicPath)
+// count sets d.natural and d.step: the Attempt a hand-back carried (1
+// otherwise) plus the deliveries since, where Pub/Sub counts them (a
+// dead-letter policy, not on an emulator); elsewhere only the hand-backs'
+// Attempt and the retries made in the member count.
+func (rc *receiver) count(d *delivery) {
+	d.natural, d.step = d.in.base, 0
+	if c := d.m.DeliveryAttempt; c != nil && *c > 0 && rc.state().counts {
+		d.natural, d.step = d.in.base+*c-1, 1
 	}
-	return c
-}
-
-// count sets d.natural and d.step.
-func (c *counter) count(rc *receiver, d *delivery) {
-	pc := 0
-	if d.m.DeliveryAttempt != nil {
-		pc = *d.m.DeliveryAttempt
-	}
-	trusted := pc > 0 && rc.state().counts && (c.trust == nil || c.trust())
-	c.mu.Lock()
-	if len(c.seen) >= maxAdjustments {
-		clear(c.seen)
-	}
-	c.seen[d.m.ID]++
-	n := c.seen[d.m.ID]
-	c.mu.Unlock()
-	if trusted {
-		n = pc
-	}
-	d.natural = d.in.base + n - 1
-	d.step = 1
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -75,7 +74,7 @@ func open(ctx context.Context, cfg Config, env driver.Env) (*broker, error) {
 	}
 	b := &broker{
 		cfg: cfg, client: client, log: env.Logger,
-		emulator: os.Getenv("PUBSUB_EMULATOR_HOST") != "",
+		emulator: onEmulator(),
 		adjust:   newAdjustments(),
 	}
 	b.admin = newAdmin(b)

@@ -28,9 +28,9 @@ type delivery struct {
 	m     *gpubsub.Message
 	in    received
 	keyed bool // it holds its ordering key (ordered subscription, Key set)
-	// natural is the Attempt Pub/Sub's count (or the count kept here) gives
-	// this delivery, before adjustments; step is 1 when a redelivery after
-	// a nack counts one more, else 0.
+	// natural is the Attempt this delivery has before adjustments (see
+	// receiver.count); step is 1 when Pub/Sub counts a redelivery after a
+	// nack, else 0.
 	natural, step int
 
 	released chan struct{} // closed when the client's callback may return
@@ -51,7 +51,7 @@ func (rc *receiver) newDelivery(m *gpubsub.Message) *delivery {
 	d := &delivery{rc: rc, m: m, in: decode(m), released: make(chan struct{})}
 	d.release = sync.OnceFunc(func() { close(d.released) })
 	d.keyed = m.OrderingKey != "" && rc.state().ordered
-	rc.counter.count(rc, d)
+	rc.count(d)
 	d.attempt = max(d.natural+rc.b.adjust.get(rc.r.subPath, m.ID), 1)
 	return d
 }

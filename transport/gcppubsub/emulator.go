@@ -1,47 +1,44 @@
 package gcppubsub
 
-import (
-	"context"
-	"sync"
-	"time"
+import "os"
 
-	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/api/iterator"
-)
+// Emulators. When PUBSUB_EMULATOR_HOST is set at New, the client talks to
+// that emulator (pstest, or Google's), and the broker works around what
+// emulators do differently from Pub/Sub, here and nowhere else:
+//
+//   - pstest counts a message's deliveries to all subscriptions of its topic
+//     together, and forwards a message to a subscription's dead-letter topic
+//     on that shared count (with five groups or more, before every group got
+//     it); so the broker sets no dead-letter policy on an emulator and counts
+//     no Attempt from it (Attempt comes from what the broker carries in
+//     hand-backs, and from retries made in the member);
+//   - emulators apply no retry policy (a nacked message comes back at once);
+//     so the broker sets none, and retries wait out their backoff in the
+//     member, which emulators' lack of flow control makes harmless.
+//
+// The broker makes no emulator-only call.
 
-// soleSubscription returns a function that reports whether the topic at
-// path has at most one subscription, asking Pub/Sub at most once a second
-// and keeping its last answer when asking fails. pstest counts a message's
-// deliveries to every subscription of its topic together, so its count is
-// used only while the topic has a single subscription.
-func (b *broker) soleSubscription(path string) func() bool {
-	var (
-		mu    sync.Mutex
-		asked time.Time
-		sole  = true
-	)
-	return func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(asked) < time.Second {
-			return sole
-		}
-		asked = time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		it := b.client.TopicAdminClient.ListTopicSubscriptions(ctx, &pb.ListTopicSubscriptionsRequest{Topic: path, PageSize: 2})
-		n := 0
-		for n < 2 {
-			_, err := it.Next()
-			if err == iterator.Done {
-				break
-			}
-			if err != nil {
-				return sole
-			}
-			n++
-		}
-		sole = n <= 1
-		return sole
+// emulatorHost is the environment variable that names an emulator.
+const emulatorHost = "PUBSUB_EMULATOR_HOST"
+
+// onEmulator reports whether the client the broker makes talks to an
+// emulator (the client reads the same variable).
+func onEmulator() bool { return os.Getenv(emulatorHost) != "" }
+
+// emulated returns the policies to set on a group's subscription: none on
+// an emulator.
+func (b *broker) emulated(p subPolicies) subPolicies {
+	if b.emulator {
+		return subPolicies{}
 	}
+	return p
+}
+
+// trusted returns what of st the broker may rely on: on an emulator neither
+// Pub/Sub's count nor its retry policy.
+func (b *broker) trusted(st subState) subState {
+	if b.emulator {
+		st.counts, st.delays = false, false
+	}
+	return st
 }

@@ -7,6 +7,7 @@ import (
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -110,4 +111,5 @@ func TestConformanceService(t *testing.T) {
 			return br.breakTopic(gcppubsub.DeadLetterID(topic, group))
 		},
 	}, features)
+	assert.Zero(t, f.called("ListTopicSubscriptions"), "no emulator-only call")
 }

@@ -52,7 +52,6 @@ type receiver struct {
 	mu      sync.Mutex
 	closed  bool
 	pending map[*delivery]struct{} // not settled: with a worker, waiting for one, or in backoff
-	counter *counter
 }
 
 // newReceiver starts receiving the group's messages for one member.
@@ -79,7 +78,6 @@ func newReceiver(b *broker, r groupRefs, st subState, setUp func(context.Context
 		ch: make(chan *delivery), errc: make(chan error, 1), closing: make(chan struct{}),
 		cancel: cancel, stopped: make(chan struct{}),
 		pending: map[*delivery]struct{}{},
-		counter: b.newCounter(r),
 	}
 	go rc.run(ctx)
 	return rc

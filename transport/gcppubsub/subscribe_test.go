@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,17 +19,25 @@ import (
 	"github.com/switchyard-go/switchyard/transport/gcppubsub"
 )
 
-// TestSubscribeSetsUpGroup: the group's subscription "<topic>+<group>" is
-// created with the group's filter, ordering, the ack deadline, no expiry and
-// a dead-letter policy of MaxAttempts+1 (at least 5) to the group's own
-// dead-letter topic, whose subscription keeps the dead letters for the
-// retention; a later Subscribe with other options updates the policy.
+// TestSubscribeSetsUpGroup: on Pub/Sub, the group's subscription
+// "<topic>+<group>" is created with the group's filter, ordering, the ack
+// deadline, no expiry, a dead-letter policy of MaxAttempts+1 (at least 5) to
+// the group's own dead-letter topic and a retry policy of the
+// subscription's backoff; the dead-letter subscription keeps the dead
+// letters for the retention; a later Subscribe with other options updates
+// the policies.
 func TestSubscribeSetsUpGroup(t *testing.T) {
-	e := startEmulator(t)
-	b := newBroker(t, gcppubsub.Config{AckDeadline: 20 * time.Second, DeadLetterRetention: time.Hour})
-	subscribe(t, b, "orders", "billing", func(context.Context, *pubsub.Message) error { return nil }, pubsub.WithMaxAttempts(3))
+	f := startFake(t)
+	b := newServiceBroker(t, f, gcppubsub.Config{AckDeadline: 20 * time.Second, DeadLetterRetention: time.Hour})
+	subscribe(t, b, "orders", "billing", func(context.Context, *pubsub.Message) error { return nil },
+		pubsub.WithMaxAttempts(3), pubsub.WithBackoff(time.Second, time.Minute))
+	get := func(id string) *pb.Subscription {
+		s, err := f.gs.GetSubscription(context.Background(), subReq(id))
+		require.NoError(t, err)
+		return f.withPolicies(s)
+	}
 
-	s := getSub(t, e, "orders+billing")
+	s := get("orders+billing")
 	assert.Equal(t, "projects/switchyard-test/topics/orders", s.GetTopic())
 	assert.Equal(t, `NOT attributes:switchyard-to OR attributes.switchyard-to = "billing"`, s.GetFilter())
 	assert.True(t, s.GetEnableMessageOrdering())
@@ -37,17 +46,22 @@ func TestSubscribeSetsUpGroup(t *testing.T) {
 	assert.Nil(t, s.GetExpirationPolicy().GetTtl(), "without TTL: never expires")
 	assert.Equal(t, "projects/switchyard-test/topics/orders+billing+dl", s.GetDeadLetterPolicy().GetDeadLetterTopic())
 	assert.Equal(t, int32(5), s.GetDeadLetterPolicy().GetMaxDeliveryAttempts(), "3+1 raised to Pub/Sub's minimum")
+	assert.Equal(t, time.Second, s.GetRetryPolicy().GetMinimumBackoff().AsDuration())
+	assert.Equal(t, time.Minute, s.GetRetryPolicy().GetMaximumBackoff().AsDuration())
 
-	dl := getSub(t, e, "orders+billing+dl")
+	dl := get("orders+billing+dl")
 	assert.Equal(t, "projects/switchyard-test/topics/orders+billing+dl", dl.GetTopic())
 	assert.Equal(t, time.Hour, dl.GetMessageRetentionDuration().AsDuration())
 	assert.Nil(t, dl.GetDeadLetterPolicy())
+	assert.Nil(t, dl.GetRetryPolicy())
 	assert.Empty(t, dl.GetFilter())
 
-	subscribe(t, newBroker(t, gcppubsub.Config{}), "orders", "billing", func(context.Context, *pubsub.Message) error { return nil },
+	subscribe(t, newServiceBroker(t, f, gcppubsub.Config{}), "orders", "billing", func(context.Context, *pubsub.Message) error { return nil },
 		pubsub.WithMaxAttempts(20))
-	s = getSub(t, e, "orders+billing")
+	s = get("orders+billing")
 	assert.Equal(t, int32(21), s.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
+	assert.Equal(t, pubsub.DefaultBackoffInitial, s.GetRetryPolicy().GetMinimumBackoff().AsDuration())
+	assert.Equal(t, pubsub.DefaultBackoffMax, s.GetRetryPolicy().GetMaximumBackoff().AsDuration())
 	assert.Equal(t, int32(20), s.GetAckDeadlineSeconds(), "the existing subscription is otherwise kept")
 }
 
