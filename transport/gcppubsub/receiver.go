@@ -98,12 +98,13 @@ func (rc *receiver) run(ctx context.Context) {
 	for {
 		started := time.Now()
 		err := rc.sub.Receive(ctx, rc.callback)
-		// The client has closed its streams and nacked every message it
-		// still held; what is pending here only needs its bookkeeping.
-		rc.forgetAll()
 		if ctx.Err() != nil {
-			return
+			return // Close hands back what is pending
 		}
+		// Receive failed: the client has closed its streams, and what it
+		// held comes back after its ack deadline; what is pending here only
+		// needs its bookkeeping.
+		rc.forgetAll()
 		if err != nil {
 			rc.report(ctx, fmt.Errorf("gcppubsub: receive from subscription %s: %w", rc.r.subPath, err))
 		}
@@ -257,7 +258,7 @@ func (rc *receiver) Close() error {
 }
 
 // forgetAll marks every pending delivery done, after the client's Receive
-// stopped and nacked them: settling one later fails.
+// failed: settling one later fails.
 func (rc *receiver) forgetAll() {
 	rc.mu.Lock()
 	ds := make([]*delivery, 0, len(rc.pending))
