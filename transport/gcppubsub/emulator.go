@@ -14,7 +14,12 @@ import "os"
 //     hand-backs, and from retries made in the member);
 //   - emulators apply no retry policy (a nacked message comes back at once);
 //     so the broker sets none, and retries wait out their backoff in the
-//     member, which emulators' lack of flow control makes harmless.
+//     member, which emulators' lack of flow control makes harmless;
+//   - emulators have no server-side flow control: pstest pushes a group's
+//     backlog to a member whatever its window, and what the client does not
+//     read is lost when the member closes, until its ack deadline passes; so
+//     a member takes up to emulatorWindow messages, and Close hands them all
+//     back.
 //
 // The broker makes no emulator-only call.
 
@@ -41,4 +46,17 @@ func (b *broker) trusted(st subState) subState {
 		st.counts, st.delays = false, false
 	}
 	return st
+}
+
+// emulatorWindow is how many messages a member takes from an emulator (the
+// client's default), when its concurrency asks for fewer.
+const emulatorWindow = 1000
+
+// window returns how many messages a member may hold: twice its handlers
+// (Pub/Sub's flow control), or emulatorWindow from an emulator.
+func (b *broker) window(concurrency int) int {
+	if b.emulator {
+		return max(2*concurrency, emulatorWindow)
+	}
+	return 2 * concurrency
 }

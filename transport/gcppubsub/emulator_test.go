@@ -63,3 +63,53 @@ func TestEmulatorFanOutToManyGroups(t *testing.T) {
 	assert.Nil(t, s.GetDeadLetterPolicy(), "no dead-letter policy on an emulator")
 	assert.Nil(t, s.GetRetryPolicy(), "no retry policy on an emulator")
 }
+
+// TestEmulatorCloseHandsBackWhatItPushed: an emulator has no flow control
+// and pushes a group's backlog to a member whatever its window; closing the
+// member hands all of it back at once, untouched, to the next member.
+func TestEmulatorCloseHandsBackWhatItPushed(t *testing.T) {
+	e := startEmulator(t)
+	b := newBroker(t, gcppubsub.Config{})
+	ctx := context.Background()
+	require.NoError(t, b.CreateGroup(ctx, "backlog", "g"))
+	const n = 30
+	for i := range n {
+		require.NoError(t, b.Publish(ctx, "backlog", &pubsub.Message{ID: fmt.Sprintf("m-%02d", i)}))
+	}
+	started := make(chan struct{})
+	var sub *pubsub.Subscription
+	var once atomic.Bool
+	sub = subscribe(t, b, "backlog", "g", func(context.Context, *pubsub.Message) error {
+		if once.CompareAndSwap(false, true) {
+			close(started)
+		}
+		<-sub.Stopping()
+		return fmt.Errorf("stopping: %w", pubsub.ErrClosed)
+	}, pubsub.WithConcurrency(1))
+	select {
+	case <-started:
+	case <-time.After(waitFor):
+		t.Fatal("handler not called")
+	}
+	require.Eventually(t, func() bool {
+		for _, m := range e.Messages() {
+			if m.Deliveries == 0 {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 10*time.Millisecond, "the emulator pushed the whole backlog to the member")
+	require.NoError(t, sub.Close())
+	closed := time.Now()
+
+	rec := newRecorder()
+	subscribe(t, newBroker(t, gcppubsub.Config{}), "backlog", "g", rec.handler(nil))
+	got, at := rec.wait(t, n)
+	assert.Less(t, at[n-1].Sub(closed), 3*time.Second, "all back at once, not after an ack deadline")
+	ids := map[string]bool{}
+	for _, m := range got {
+		ids[m.ID] = true
+		assert.Equal(t, 1, m.Attempt, m.ID)
+	}
+	assert.Len(t, ids, n)
+}

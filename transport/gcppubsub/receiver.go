@@ -58,9 +58,14 @@ type receiver struct {
 func newReceiver(b *broker, r groupRefs, st subState, setUp func(context.Context) (subState, error), cfg driver.SubscribeConfig) *receiver {
 	sub := b.client.Subscriber(r.subPath)
 	// The client fetches ahead at most twice the handlers (and tells
-	// Pub/Sub so: server-side flow control).
-	sub.ReceiveSettings.MaxOutstandingMessages = 2 * cfg.Concurrency
+	// Pub/Sub so: server-side flow control; see window for emulators).
+	sub.ReceiveSettings.MaxOutstandingMessages = b.window(cfg.Concurrency)
 	sub.ReceiveSettings.NumGoroutines = b.cfg.ReceiveStreams
+	// Pub/Sub leases what it sends on a stream for this long until the
+	// client extends it, and the client extends by this much at a time: what
+	// a closing or crashed member holds, or was sent but did not read, comes
+	// back after the ack deadline (the client's default is up to 60s).
+	sub.ReceiveSettings.MaxDurationPerAckExtension = b.cfg.AckDeadline
 	// Leases are extended through every retry backoff held here too: an
 	// hour (the client's default) plus the longest schedule of backoffs.
 	sub.ReceiveSettings.MaxExtension = time.Hour + time.Duration(cfg.MaxAttempts)*cfg.BackoffMax
