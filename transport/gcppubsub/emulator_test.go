@@ -78,14 +78,17 @@ func TestEmulatorCloseHandsBackWhatItPushed(t *testing.T) {
 	}
 	started := make(chan struct{})
 	var sub *pubsub.Subscription
+	assigned := make(chan struct{}) // sub is set
 	var once atomic.Bool
 	sub = subscribe(t, b, "backlog", "g", func(context.Context, *pubsub.Message) error {
 		if once.CompareAndSwap(false, true) {
 			close(started)
 		}
+		<-assigned
 		<-sub.Stopping()
 		return fmt.Errorf("stopping: %w", pubsub.ErrClosed)
 	}, pubsub.WithConcurrency(1))
+	close(assigned)
 	select {
 	case <-started:
 	case <-time.After(waitFor):

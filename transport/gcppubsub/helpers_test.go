@@ -61,7 +61,13 @@ func (r *recorder) handler(fn func(*pubsub.Message) error) pubsub.Handler {
 // wait waits for n calls and returns them with their times.
 func (r *recorder) wait(t *testing.T, n int) ([]*pubsub.Message, []time.Time) {
 	t.Helper()
-	deadline := time.After(waitFor)
+	return r.waitUpTo(t, n, waitFor)
+}
+
+// waitUpTo is wait with a timeout of its own.
+func (r *recorder) waitUpTo(t *testing.T, n int, timeout time.Duration) ([]*pubsub.Message, []time.Time) {
+	t.Helper()
+	deadline := time.After(timeout)
 	for {
 		r.mu.Lock()
 		if len(r.got) >= n {

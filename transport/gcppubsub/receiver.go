@@ -47,7 +47,6 @@ type receiver struct {
 	closing chan struct{} // closed by Close
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when the client's Receive has returned for good
-	late    sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -158,9 +157,10 @@ func (rc *receiver) callback(ctx context.Context, m *gpubsub.Message) {
 	d := rc.newDelivery(m)
 	rc.mu.Lock()
 	if rc.closed {
-		rc.late.Add(1)
+		// Received before the streams closed: hand it back here (the
+		// client's Receive returns, and Close with it, once every callback
+		// has).
 		rc.mu.Unlock()
-		defer rc.late.Done()
 		d.state = stateDone
 		hctx, cancel := context.WithTimeout(context.Background(), receiverCloseTimeout)
 		defer cancel()
@@ -192,7 +192,8 @@ func (rc *receiver) isClosed() bool {
 }
 
 // offer hands d to a worker, unless the receiver closes (Close hands it
-// back) or the client stops (the client nacks it) first.
+// back) or the client's Receive fails (Pub/Sub delivers it again after its
+// ack deadline) first.
 func (rc *receiver) offer(ctx context.Context, d *delivery) {
 	select {
 	case rc.ch <- d:
@@ -251,7 +252,6 @@ func (rc *receiver) Close() error {
 		wg.Go(func() { d.closeOut(ctx) })
 	}
 	wg.Wait()
-	rc.late.Wait()
 	select {
 	case <-rc.stopped:
 		time.Sleep(ackFlush)
