@@ -1,6 +1,9 @@
 package gcppubsub
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // Emulators. When PUBSUB_EMULATOR_HOST is set at New, the client talks to
 // that emulator (pstest, or Google's), and the broker works around what
@@ -19,7 +22,9 @@ import "os"
 //     backlog to a member whatever its window, and what the client does not
 //     read is lost when the member closes, until its ack deadline passes; so
 //     a member takes up to emulatorWindow messages, and Close hands them all
-//     back.
+//     back; the message being pushed when a stream closes is lost to the
+//     member until its stream ack deadline, which is emulatorStreamDeadline
+//     (the client extends what it reads at once, by the usual 10s or more).
 //
 // The broker makes no emulator-only call.
 
@@ -59,4 +64,18 @@ func (b *broker) window(concurrency int) int {
 		return max(2*concurrency, emulatorWindow)
 	}
 	return 2 * concurrency
+}
+
+// emulatorStreamDeadline is the ack deadline of what an emulator sends on a
+// stream until the client extends it.
+const emulatorStreamDeadline = 2 * time.Second
+
+// streamDeadline returns the ack deadline of what Pub/Sub sends on a stream
+// until the client extends it: Config.AckDeadline, or
+// emulatorStreamDeadline on an emulator.
+func (b *broker) streamDeadline() time.Duration {
+	if b.emulator {
+		return emulatorStreamDeadline
+	}
+	return b.cfg.AckDeadline
 }

@@ -61,10 +61,11 @@ func newReceiver(b *broker, r groupRefs, st subState, setUp func(context.Context
 	sub.ReceiveSettings.MaxOutstandingMessages = b.window(cfg.Concurrency)
 	sub.ReceiveSettings.NumGoroutines = b.cfg.ReceiveStreams
 	// Pub/Sub leases what it sends on a stream for this long until the
-	// client extends it, and the client extends by this much at a time: what
-	// a closing or crashed member holds, or was sent but did not read, comes
-	// back after the ack deadline (the client's default is up to 60s).
-	sub.ReceiveSettings.MaxDurationPerAckExtension = b.cfg.AckDeadline
+	// client extends it (the client's default is 60s), and the client
+	// extends by at most this much (and at least 10s) at a time: what a
+	// closing or crashed member holds, or was sent but did not read, comes
+	// back after the ack deadline.
+	sub.ReceiveSettings.MaxDurationPerAckExtension = b.streamDeadline()
 	// Leases are extended through every retry backoff held here too: an
 	// hour (the client's default) plus the longest schedule of backoffs.
 	sub.ReceiveSettings.MaxExtension = time.Hour + time.Duration(cfg.MaxAttempts)*cfg.BackoffMax
