@@ -251,7 +251,9 @@
 //   - it has no flow control: it pushes a group's backlog to a member
 //     whatever the member's window, and gives messages to the first stream
 //     free rather than balancing the group's members. A member on an
-//     emulator takes up to 1,000 messages, so that Close hands them all back;
+//     emulator takes up to 1,000 messages, so that Close hands them all
+//     back; the message being pushed when the member's stream closes comes
+//     back after 2 seconds;
 //   - it takes requests of at most 4 MB (Pub/Sub: 10 MB), and keeps
 //     undelivered messages, dead letters included, for 10 minutes.
 //

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -142,4 +143,26 @@ func TestGroupFilter(t *testing.T) {
 	assert.Equal(t, strings.Repeat("g", 180), targetValue(strings.Repeat("g", 180)))
 	assert.Len(t, targetValue(long), 33)
 	assert.NotEqual(t, targetValue(long), targetValue(long[:199]+"h"))
+}
+
+// TestPolicies: the dead-letter policy allows one delivery more than
+// WithMaxAttempts, within Pub/Sub's 5 to 100; the retry policy is the
+// backoff within Pub/Sub's 600s; on an emulator there are none.
+func TestPolicies(t *testing.T) {
+	b := &broker{}
+	for _, tc := range []struct{ maxAttempts, want int }{
+		{1, 5}, {3, 5}, {4, 5}, {5, 6}, {10, 11}, {99, 100}, {100, 100},
+	} {
+		p := b.policies(tc.maxAttempts, time.Second, time.Minute)
+		assert.Equal(t, int32(tc.want), p.deadLetter.GetMaxDeliveryAttempts(), "WithMaxAttempts(%d)", tc.maxAttempts)
+	}
+	p := b.policies(5, 100*time.Millisecond, 30*time.Second)
+	assert.Equal(t, 100*time.Millisecond, p.retry.GetMinimumBackoff().AsDuration())
+	assert.Equal(t, 30*time.Second, p.retry.GetMaximumBackoff().AsDuration())
+	p = b.policies(5, 20*time.Minute, time.Hour)
+	assert.Equal(t, 600*time.Second, p.retry.GetMinimumBackoff().AsDuration())
+	assert.Equal(t, 600*time.Second, p.retry.GetMaximumBackoff().AsDuration())
+
+	b.emulator = true
+	assert.Equal(t, subPolicies{}, b.policies(5, time.Second, time.Minute))
 }
