@@ -176,7 +176,8 @@ func (c *Client) Subscribe(ctx context.Context, topic, group string, h Handler, 
 	}
 	defer c.ops.leave()
 	ds, err := c.d.Subscribe(ctx, topic, group, driver.SubscribeConfig{
-		Concurrency: cfg.concurrency, MaxAttempts: cfg.maxAttempts, BackoffMax: cfg.backoffMax, Logger: cfg.logger,
+		Concurrency: cfg.concurrency, MaxAttempts: cfg.maxAttempts,
+		BackoffInitial: cfg.backoffInitial, BackoffMax: cfg.backoffMax, Logger: cfg.logger,
 	})
 	if err != nil {
 		return nil, err

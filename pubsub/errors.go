@@ -33,6 +33,14 @@ var (
 	// ErrNotFound is returned by the group and dead-letter admin calls for a
 	// group that does not exist.
 	ErrNotFound = driver.ErrNotFound
+	// ErrOrderingKeyPaused is returned by Publish (inside a *PublishError
+	// where the transport tells which messages failed) for messages with an
+	// ordering key whose earlier publish failed: the transport keeps the key
+	// paused, so that no later message of the key overtakes the failed one,
+	// and refuses the key's messages until the application resumes it (the
+	// transport's package documents how, for example through Client.As).
+	// The message that failed first wraps it too.
+	ErrOrderingKeyPaused = driver.ErrOrderingKeyPaused
 )
 
 // Permanent marks err as not worth retrying: a handler that returns

@@ -105,6 +105,10 @@ type SubscribeConfig struct {
 	Concurrency int
 	// MaxAttempts is the subscription's WithMaxAttempts.
 	MaxAttempts int
+	// BackoffInitial is the retry delay after a first failure (before
+	// jitter); later ones double up to BackoffMax. Drivers that hand the
+	// backoff to the broker (a retry policy) configure it from these two.
+	BackoffInitial time.Duration
 	// BackoffMax is the longest retry delay the subscription asks for.
 	BackoffMax time.Duration
 	// Logger is the subscription's logger, for the driver's own events

@@ -16,6 +16,11 @@ var (
 	ErrInvalidOption   = errors.New("pubsub: invalid option")
 	ErrMessageTooLarge = errors.New("pubsub: message too large")
 	ErrNotFound        = errors.New("pubsub: not found")
+	// ErrOrderingKeyPaused is wrapped by SendBatch's errors for messages
+	// not sent because an earlier publish of their ordering key failed and
+	// the transport keeps the key paused (so that no later message of the
+	// key overtakes the failed one) until the application resumes it.
+	ErrOrderingKeyPaused = errors.New("pubsub: ordering key paused")
 )
 
 // BatchError is returned by SendBatch when the broker said which messages

@@ -7,12 +7,10 @@ import (
 	"time"
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
-
-	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 // Pub/Sub's range for a dead-letter policy's max delivery attempts.
@@ -21,36 +19,65 @@ const (
 	maxDeliveryAttempts = 100
 )
 
-// subSpec is what the broker wants of a subscription.
-type subSpec struct {
-	path, topicPath string
-	// deadLetter, when set, is the dead-letter policy Subscribe wants;
-	// CreateGroup leaves it nil and so does not touch an existing policy.
+// deadLetterAckDeadline is the ack deadline of dead-letter subscriptions:
+// how long the admin calls lease the dead letters they read.
+const deadLetterAckDeadline = 60 * time.Second
+
+// maxRetryBackoff is the longest backoff of a retry policy.
+const maxRetryBackoff = 600 * time.Second
+
+// subPolicies are the policies the broker wants on a group's subscription.
+type subPolicies struct {
+	// deadLetter makes Pub/Sub count delivery attempts, and forward a
+	// message to the group's dead-letter topic itself after one delivery
+	// more than the portable layer allows (so only when members kept
+	// crashing while holding it). Nil: none.
 	deadLetter *pb.DeadLetterPolicy
+	// retry makes Pub/Sub wait before delivering a nacked message again:
+	// retries wait out their backoff on Pub/Sub, outside the members'
+	// flow-control windows. Nil: none.
+	retry *pb.RetryPolicy
 }
 
-// deadLetterPolicy returns the policy for a subscription whose messages are
-// dead-lettered by the portable layer after maxAttempts deliveries: Pub/Sub
-// counts the attempts (which is why the policy is there at all) and forwards
-// a message itself only after one delivery more, clamped to its 5..100
-// range, so that it acts only when the portable layer could not (a consumer
-// that crashed during the last attempt).
-func deadLetterPolicy(dlqTopicPath string, maxAttempts int) *pb.DeadLetterPolicy {
+// policies returns the policies for a subscription whose messages are
+// dead-lettered by the portable layer after maxAttempts handler runs, with
+// retries backing off from initial to most: a dead-letter policy of
+// maxAttempts+1 deliveries, within Pub/Sub's range of 5 to 100 (its topic
+// is filled in by ensureGroup), and a retry policy from initial to most,
+// within Pub/Sub's 0 to 600 seconds.
+func (b *broker) policies(maxAttempts int, initial, most time.Duration) subPolicies {
 	n := min(max(maxAttempts+1, minDeliveryAttempts), maxDeliveryAttempts)
-	return &pb.DeadLetterPolicy{DeadLetterTopic: dlqTopicPath, MaxDeliveryAttempts: int32(n)}
+	lo := min(initial, maxRetryBackoff)
+	return b.emulated(subPolicies{
+		deadLetter: &pb.DeadLetterPolicy{MaxDeliveryAttempts: int32(n)},
+		retry: &pb.RetryPolicy{
+			MinimumBackoff: durationpb.New(lo),
+			MaximumBackoff: durationpb.New(min(max(most, lo), maxRetryBackoff)),
+		},
+	})
 }
 
-// admin creates topics and subscriptions on first use and remembers which it
-// has seen, so that each costs one round-trip per broker.
+// subState is what the broker found of a group's subscription.
+type subState struct {
+	ordered bool // it delivers each ordering key's messages in order
+	// filtered: it has the group's filter, so a message sent back to the
+	// topic for this group (attrTo) reaches this group alone.
+	filtered bool
+	counts   bool // it has a dead-letter policy: Pub/Sub counts deliveries
+	delays   bool // it has a retry policy: a nacked message comes back after a backoff
+}
+
+// admin creates topics and subscriptions and remembers which topics it has
+// seen, so that each costs one round-trip per broker.
 type admin struct {
-	b *Broker
+	b *broker
 
 	mu     sync.Mutex
 	topics map[string]*sync.Mutex // per topic path; present once ensured or being ensured
 	known  map[string]bool        // topic paths known to exist
 }
 
-func newAdmin(b *Broker) *admin {
+func newAdmin(b *broker) *admin {
 	return &admin{b: b, topics: map[string]*sync.Mutex{}, known: map[string]bool{}}
 }
 
@@ -98,96 +125,170 @@ func (a *admin) forgetTopic(path string) {
 	a.mu.Unlock()
 }
 
-// ensureSubscription creates the subscription s describes unless it exists,
-// and reports whether it delivers in order. An existing one must belong to
-// s's topic (two topic/group pairs can map to one ID); when s has a
-// dead-letter policy that differs from the existing one's, it is updated (the
-// last Subscribe's options win). Message ordering cannot be changed on an
-// existing subscription: the caller follows what it has. With auto-creation
-// disabled it does nothing and reports the configured ordering.
-func (a *admin) ensureSubscription(ctx context.Context, s subSpec) (ordered bool, err error) {
+// ensureGroup creates what is missing of the group r names: its topic, its
+// subscription (with pol, and with update the policies of an existing one
+// set to pol), its dead-letter topic and dead-letter subscription. With
+// DisableAutoCreate it only reads the subscription. It reports what the
+// subscription is.
+func (a *admin) ensureGroup(ctx context.Context, r groupRefs, pol subPolicies, update bool) (subState, error) {
 	cfg := a.b.cfg
 	if cfg.DisableAutoCreate {
-		return !cfg.DisableOrdering, nil
+		return a.readGroup(ctx, r)
 	}
+	for _, p := range []string{r.topicPath, r.deadTopic} {
+		if err := a.ensureTopic(ctx, p); err != nil {
+			return subState{}, err
+		}
+	}
+	if pol.deadLetter != nil {
+		pol.deadLetter.DeadLetterTopic = r.deadTopic
+	}
+	st, err := a.ensureSubscription(ctx, r, pol, update)
+	if err != nil {
+		return subState{}, err
+	}
+	return st, a.ensureDeadLetterSub(ctx, r)
+}
+
+// readGroup reports what the group's subscription is, without changing
+// anything (DisableAutoCreate). An identity that may not read it gets what
+// "Topic mapping" asks of subscriptions made outside Switchyard.
+func (a *admin) readGroup(ctx context.Context, r groupRefs) (subState, error) {
+	got, err := a.b.client.SubscriptionAdminClient.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: r.subPath})
+	switch status.Code(err) {
+	case codes.OK:
+		return a.stateOf(got, r), nil
+	case codes.PermissionDenied:
+		return a.b.trusted(subState{ordered: !a.b.cfg.DisableOrdering, filtered: true, counts: true, delays: true}), nil
+	}
+	return subState{}, wrapErr(ctx, err, "get subscription %s", r.subPath)
+}
+
+func (a *admin) stateOf(s *pb.Subscription, r groupRefs) subState {
+	return a.b.trusted(subState{
+		ordered:  s.GetEnableMessageOrdering(),
+		filtered: s.GetFilter() == r.filter,
+		counts:   s.GetDeadLetterPolicy() != nil,
+		delays:   s.GetRetryPolicy() != nil,
+	})
+}
+
+// ensureSubscription creates the group's subscription unless it exists and
+// reports what it is. An existing one must be attached to the group's
+// topic; with update, policies that differ from pol are set (the last
+// Subscribe's options win). Message ordering and the filter cannot be
+// changed on an existing subscription: the caller follows what it has.
+func (a *admin) ensureSubscription(ctx context.Context, r groupRefs, pol subPolicies, update bool) (subState, error) {
+	cfg := a.b.cfg
 	sc := a.b.client.SubscriptionAdminClient
 	want := &pb.Subscription{
-		Name:                  s.path,
-		Topic:                 s.topicPath,
+		Name:                  r.subPath,
+		Topic:                 r.topicPath,
+		Filter:                r.filter,
 		AckDeadlineSeconds:    int32(cfg.AckDeadline / time.Second),
 		EnableMessageOrdering: !cfg.DisableOrdering,
-		DeadLetterPolicy:      s.deadLetter,
+		DeadLetterPolicy:      pol.deadLetter,
+		RetryPolicy:           pol.retry,
 		// A policy without TTL: the subscription never expires, as a
 		// consumer group lives until deleted (Pub/Sub's default deletes
 		// subscriptions idle for 31 days).
 		ExpirationPolicy: &pb.ExpirationPolicy{},
 	}
-	got, err := sc.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: s.path})
+	got, err := sc.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: r.subPath})
 	if status.Code(err) == codes.NotFound {
 		_, err = sc.CreateSubscription(ctx, want)
 		if err == nil {
-			return want.EnableMessageOrdering, nil
+			return a.stateOf(want, r), nil
 		}
 		if status.Code(err) != codes.AlreadyExists {
-			return false, wrapErr(ctx, err, "create subscription %s on topic %s", s.path, s.topicPath)
+			return subState{}, wrapErr(ctx, err, "create subscription %s on topic %s", r.subPath, r.topicPath)
 		}
 		// Another process created it meanwhile: check it as an existing one.
-		got, err = sc.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: s.path})
+		got, err = sc.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: r.subPath})
 	}
 	if err != nil {
-		return false, wrapErr(ctx, err, "get subscription %s", s.path)
+		return subState{}, wrapErr(ctx, err, "get subscription %s", r.subPath)
 	}
-	if got.GetTopic() != s.topicPath {
-		return false, fmt.Errorf("gcppubsub: subscription %s belongs to topic %s, not %s (two topic/group pairs map to one subscription ID; rename one): %w",
-			s.path, got.GetTopic(), s.topicPath, pubsub.ErrInvalidGroup)
+	if got.GetTopic() != r.topicPath {
+		return subState{}, fmt.Errorf("gcppubsub: subscription %s is attached to %s, not %s (detached when its topic was deleted?); delete the group and subscribe again",
+			r.subPath, got.GetTopic(), r.topicPath)
 	}
-	ordered = got.GetEnableMessageOrdering()
-	if s.deadLetter == nil || samePolicy(got.GetDeadLetterPolicy(), s.deadLetter) {
-		return ordered, nil
+	var mask []string
+	if update && !samePolicy(got.GetDeadLetterPolicy(), pol.deadLetter) {
+		mask = append(mask, "dead_letter_policy")
+	}
+	if update && !sameRetry(got.GetRetryPolicy(), pol.retry) {
+		mask = append(mask, "retry_policy")
+	}
+	if len(mask) == 0 {
+		return a.stateOf(got, r), nil
 	}
 	_, err = sc.UpdateSubscription(ctx, &pb.UpdateSubscriptionRequest{
-		Subscription: &pb.Subscription{Name: s.path, DeadLetterPolicy: s.deadLetter},
-		UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"dead_letter_policy"}},
+		Subscription: &pb.Subscription{Name: r.subPath, DeadLetterPolicy: pol.deadLetter, RetryPolicy: pol.retry},
+		UpdateMask:   &fieldmaskpb.FieldMask{Paths: mask},
 	})
-	return ordered, wrapErr(ctx, err, "set dead-letter policy of subscription %s (topic %s after %d deliveries)",
-		s.path, s.deadLetter.GetDeadLetterTopic(), s.deadLetter.GetMaxDeliveryAttempts())
+	if err != nil {
+		return subState{}, wrapErr(ctx, err, "set policies %v of subscription %s", mask, r.subPath)
+	}
+	got.DeadLetterPolicy = pol.deadLetter
+	return a.stateOf(got, r), nil
 }
 
-// soleSubscription returns a function that reports whether the topic at
-// path has at most one subscription, asking Pub/Sub at most once a second
-// and keeping its last answer when asking fails.
-func (a *admin) soleSubscription(path string) func() bool {
-	var (
-		mu    sync.Mutex
-		asked time.Time
-		sole  = true
-	)
-	return func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(asked) < time.Second {
-			return sole
-		}
-		asked = time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		it := a.b.client.TopicAdminClient.ListTopicSubscriptions(ctx, &pb.ListTopicSubscriptionsRequest{Topic: path, PageSize: 2})
-		n := 0
-		for n < 2 {
-			_, err := it.Next()
-			if err == iterator.Done {
-				break
-			}
-			if err != nil {
-				return sole
-			}
-			n++
-		}
-		sole = n <= 1
-		return sole
+// ensureDeadLetterSub creates the subscription that keeps the group's dead
+// letters unless it exists; an existing one must be attached to the group's
+// dead-letter topic, or dead letters published there would be lost.
+func (a *admin) ensureDeadLetterSub(ctx context.Context, r groupRefs) error {
+	sc := a.b.client.SubscriptionAdminClient
+	_, err := sc.CreateSubscription(ctx, &pb.Subscription{
+		Name:                     r.deadSub,
+		Topic:                    r.deadTopic,
+		AckDeadlineSeconds:       int32(deadLetterAckDeadline / time.Second),
+		MessageRetentionDuration: durationpb.New(a.b.cfg.DeadLetterRetention),
+		ExpirationPolicy:         &pb.ExpirationPolicy{},
+	})
+	if err == nil {
+		return nil
 	}
+	if status.Code(err) != codes.AlreadyExists {
+		return wrapErr(ctx, err, "create dead-letter subscription %s on topic %s", r.deadSub, r.deadTopic)
+	}
+	got, err := sc.GetSubscription(ctx, &pb.GetSubscriptionRequest{Subscription: r.deadSub})
+	if err != nil {
+		return wrapErr(ctx, err, "get dead-letter subscription %s", r.deadSub)
+	}
+	if got.GetTopic() != r.deadTopic {
+		return fmt.Errorf("gcppubsub: dead-letter subscription %s is attached to %s, not %s (detached when its topic was deleted?); its dead letters would be lost",
+			r.deadSub, got.GetTopic(), r.deadTopic)
+	}
+	return nil
+}
+
+func sameRetry(a, b *pb.RetryPolicy) bool {
+	return (a == nil) == (b == nil) &&
+		a.GetMinimumBackoff().AsDuration() == b.GetMinimumBackoff().AsDuration() &&
+		a.GetMaximumBackoff().AsDuration() == b.GetMaximumBackoff().AsDuration()
 }
 
 func samePolicy(a, b *pb.DeadLetterPolicy) bool {
-	return a.GetDeadLetterTopic() == b.GetDeadLetterTopic() && a.GetMaxDeliveryAttempts() == b.GetMaxDeliveryAttempts()
+	return (a == nil) == (b == nil) && a.GetDeadLetterTopic() == b.GetDeadLetterTopic() && a.GetMaxDeliveryAttempts() == b.GetMaxDeliveryAttempts()
+}
+
+// retryTransient calls fn until it returns nil, an error other than a
+// transient one (Pub/Sub unavailable or overloaded), or ctx ends.
+func retryTransient(ctx context.Context, fn func() error) error {
+	pause := 100 * time.Millisecond
+	for {
+		err := fn()
+		switch status.Code(err) {
+		case codes.Unavailable, codes.ResourceExhausted, codes.Aborted:
+		default:
+			return err
+		}
+		select {
+		case <-time.After(pause):
+			pause = min(2*pause, 5*time.Second)
+		case <-ctx.Done():
+			return err
+		}
+	}
 }

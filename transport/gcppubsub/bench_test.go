@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
 	"github.com/ThreeDotsLabs/watermill"
@@ -135,7 +136,7 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	})
 	b.Run("watermill-googlecloud/batch", func(b *testing.B) {
-		wm, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{ProjectID: testProject}, watermill.NopLogger{})
+		wm, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{ProjectID: testProject, PublishTimeout: 5 * time.Minute}, watermill.NopLogger{})
 		require.NoError(b, err)
 		defer wm.Close()
 		run(b, func(n int) error {

@@ -3,9 +3,11 @@ package gcppubsub_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"testing"
 	"time"
 
+	gpubsub "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,9 +36,7 @@ func TestPingAnswers(t *testing.T) {
 		{codes.Internal, false},
 	} {
 		t.Run(tc.code.String(), func(t *testing.T) {
-			srv := pstest.NewServerWithAddress("127.0.0.1:0", pstest.WithErrorInjection("GetTopic", tc.code, "injected"))
-			t.Cleanup(func() { _ = srv.Close() })
-			t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+			startEmulator(t, pstest.WithErrorInjection("GetTopic", tc.code, "injected"))
 			err := newBroker(t, gcppubsub.Config{}).Ping(context.Background())
 			if tc.ready {
 				assert.NoError(t, err)
@@ -68,9 +68,40 @@ func TestNewWithoutEmulatorOrCredentials(t *testing.T) {
 	assert.Contains(t, err.Error(), "gcppubsub: client for project some-project: ")
 }
 
+// TestOpenURL: the URL's parameters reach the broker; options are the
+// portable layer's.
+func TestOpenURL(t *testing.T) {
+	e := startEmulator(t)
+	u, err := url.Parse("gcppubsub://" + testProject + "?ack_deadline=30s&ordering=false")
+	require.NoError(t, err)
+	b, err := gcppubsub.OpenURL(context.Background(), u, pubsub.WithLogger(nil))
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.CreateGroup(context.Background(), "orders", "billing"))
+	s := getSub(t, e, gcppubsub.GroupID("orders", "billing"))
+	assert.Equal(t, int32(30), s.GetAckDeadlineSeconds())
+	assert.False(t, s.GetEnableMessageOrdering())
+
+	_, err = gcppubsub.OpenURL(context.Background(), u, pubsub.WithConcurrency(0))
+	assert.ErrorIs(t, err, pubsub.ErrInvalidOption)
+}
+
+// TestAsClient: As gives the v2 client the broker uses.
+func TestAsClient(t *testing.T) {
+	startEmulator(t)
+	b := newBroker(t, gcppubsub.Config{})
+	var c *gpubsub.Client
+	require.True(t, b.As(&c))
+	require.NotNil(t, c)
+	assert.Equal(t, testProject, c.Project())
+	var other *int
+	assert.False(t, b.As(&other))
+}
+
 // TestEmulatorRestart: after the emulator restarts empty on the same port,
-// Publish creates the topic again and the running Subscription its
-// subscription (and dead-letter group), without an application restart.
+// Publish creates the topic again and the running Subscription its group
+// (subscription, dead-letter topic and subscription), without an
+// application restart.
 func TestEmulatorRestart(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -82,26 +113,26 @@ func TestEmulatorRestart(t *testing.T) {
 	ctx := context.Background()
 
 	rec := newRecorder()
-	subscribe(t, b, "orders", "billing", func(_ context.Context, m *pubsub.Message) error { rec.add(m); return nil })
+	subscribe(t, b, "orders", "billing", rec.handler(nil))
 	require.NoError(t, b.Publish(ctx, "orders", &pubsub.Message{ID: "before"}))
 	rec.wait(t, 1)
 
 	require.NoError(t, srv.Close())
 	srv = pstest.NewServerWithAddress(addr)
 	t.Cleanup(func() { _ = srv.Close() })
+	e := &emulator{Server: srv}
 
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	require.NoError(t, b.Publish(pctx, "orders", &pubsub.Message{ID: "lost"}), "the topic is created again")
 	require.Eventually(t, func() bool {
-		_, err1 := getSub(t, srv, "orders.billing")
-		_, err2 := getSub(t, srv, "orders.dlq.billing")
+		_, err1 := e.GServer.GetSubscription(ctx, subReq(gcppubsub.GroupID("orders", "billing")))
+		_, err2 := e.GServer.GetSubscription(ctx, subReq(gcppubsub.DeadLetterID("orders", "billing")))
 		return err1 == nil && err2 == nil
-	}, 30*time.Second, 50*time.Millisecond, "the subscription and its dead-letter group are set up again")
+	}, 30*time.Second, 50*time.Millisecond, "the subscription and its dead letters are set up again")
 	require.NoError(t, b.Publish(pctx, "orders", &pubsub.Message{ID: "after"}))
 	require.Eventually(t, func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return rec.got[len(rec.got)-1].ID == "after"
+		got := rec.snapshot()
+		return got[len(got)-1].ID == "after"
 	}, waitFor, 20*time.Millisecond, "the message published after the restart is delivered")
 }

@@ -16,9 +16,10 @@ import (
 const (
 	// DefaultMaxMessageBytes is the default and the largest
 	// Config.MaxMessageBytes: Pub/Sub's 10,000,000-byte publish request
-	// limit less 4,096 bytes kept for the request's topic name and for the
-	// metadata a dead letter adds, so that every accepted message can also be
-	// dead-lettered.
+	// limit less 4,096 bytes kept for the request's topic name, for the
+	// metadata a dead letter adds and for the attributes of a message handed
+	// back to its group, so that every accepted message can also be
+	// dead-lettered and handed back.
 	DefaultMaxMessageBytes = 10_000_000 - deadLetterHeadroom
 	// DefaultAckDeadline is the ack deadline of the subscriptions the broker
 	// creates: how long Pub/Sub waits before redelivering a message whose
@@ -27,13 +28,20 @@ const (
 	// DefaultReceiveStreams is how many StreamingPull streams each
 	// subscription opens by default.
 	DefaultReceiveStreams = 1
+	// DefaultDeadLetterRetention is how long a group's dead letters are
+	// kept by default: Pub/Sub's default (and longest) message retention of
+	// a subscription, 7 days.
+	DefaultDeadLetterRetention = 7 * 24 * time.Hour
 
 	minAckDeadline = 10 * time.Second
 	maxAckDeadline = 600 * time.Second
+	// Pub/Sub's range for a subscription's message retention.
+	minRetention = 10 * time.Minute
+	maxRetention = 7 * 24 * time.Hour
 )
 
-// Config configures a Broker. Only ProjectID is required; every other field's
-// zero value means its default.
+// Config configures the Pub/Sub transport (New). Only ProjectID is required;
+// every other field's zero value means its default.
 type Config struct {
 	// ProjectID is the Google Cloud project that holds the topics and
 	// subscriptions. Required.
@@ -43,12 +51,15 @@ type Config struct {
 	// Credentials, or no credentials at all when PUBSUB_EMULATOR_HOST is set
 	// (the client then talks plain gRPC to that emulator).
 	ClientOptions []option.ClientOption
-	// DisableAutoCreate, when true, makes the broker make no admin calls:
-	// topics, subscriptions and their policies must exist already (for
-	// deployments whose identity may only publish and subscribe). Default
-	// false: Publish creates a missing topic, Subscribe and CreateGroup a
-	// missing subscription, and Subscribe sets the dead-letter policy that
-	// carries the attempt count (see "Delivery semantics").
+	// DisableAutoCreate, when true, makes the broker create and change
+	// nothing: topics, subscriptions and their filters and policies must
+	// exist already, as "Topic mapping" in the package documentation
+	// describes (for deployments whose identity may only publish and
+	// subscribe). The broker still reads a group's subscription when it
+	// may. Default false: Publish creates a missing topic, CreateGroup and
+	// Subscribe a group's subscription, dead-letter topic and dead-letter
+	// subscription, and Subscribe sets the policies that carry the attempt
+	// count and the retry backoff (see "Delivery semantics").
 	DisableAutoCreate bool
 	// DisableOrdering, when true, creates subscriptions without message
 	// ordering: Key still travels as the ordering key but messages of one key
@@ -66,8 +77,16 @@ type Config struct {
 	// ReceiveStreams is how many StreamingPull streams each Subscription
 	// opens (the client's ReceiveSettings.NumGoroutines). Default
 	// DefaultReceiveStreams (1); one stream carries about 10 MB/s on Pub/Sub,
-	// and about 100 messages/s on the pstest emulator.
+	// and about 100 messages/s on the pstest emulator. Each stream may
+	// fetch up to twice the subscription's concurrency ahead.
 	ReceiveStreams int
+	// DeadLetterRetention is how long a group's dead letters are kept: the
+	// message retention of its dead-letter subscription, from 10 minutes to
+	// 7 days (Pub/Sub's range), in whole seconds. Default
+	// DefaultDeadLetterRetention (7 days). It applies to dead-letter
+	// subscriptions the broker creates; pstest keeps every message for at
+	// most 10 minutes whatever it is set to.
+	DeadLetterRetention time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -79,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReceiveStreams == 0 {
 		c.ReceiveStreams = DefaultReceiveStreams
+	}
+	if c.DeadLetterRetention == 0 {
+		c.DeadLetterRetention = DefaultDeadLetterRetention
 	}
 }
 
@@ -98,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReceiveStreams < 0 {
 		bad("ReceiveStreams %d is negative", c.ReceiveStreams)
+	}
+	if r := c.DeadLetterRetention; r != 0 && (r < minRetention || r > maxRetention || r%time.Second != 0) {
+		bad("DeadLetterRetention %v out of range: whole seconds from %v to %v", r, minRetention, maxRetention)
 	}
 	return errors.Join(errs...)
 }
@@ -144,6 +169,10 @@ var urlParams = map[string]func(c *Config, v string) error{
 	},
 	"streams": func(c *Config, v string) (err error) {
 		c.ReceiveStreams, err = strconv.Atoi(v)
+		return err
+	},
+	"dead_letter_retention": func(c *Config, v string) (err error) {
+		c.DeadLetterRetention, err = time.ParseDuration(v)
 		return err
 	},
 }

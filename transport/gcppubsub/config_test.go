@@ -21,8 +21,8 @@ func TestParseURL(t *testing.T) {
 		{"gcppubsub://p1?create=false", Config{ProjectID: "p1", DisableAutoCreate: true}},
 		{"gcppubsub://p1?create=true&ordering=false", Config{ProjectID: "p1", DisableOrdering: true}},
 		{
-			"gcppubsub://p1?max_message_bytes=1000&ack_deadline=30s&streams=4",
-			Config{ProjectID: "p1", MaxMessageBytes: 1000, AckDeadline: 30 * time.Second, ReceiveStreams: 4},
+			"gcppubsub://p1?max_message_bytes=1000&ack_deadline=30s&streams=4&dead_letter_retention=72h",
+			Config{ProjectID: "p1", MaxMessageBytes: 1000, AckDeadline: 30 * time.Second, ReceiveStreams: 4, DeadLetterRetention: 72 * time.Hour},
 		},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
@@ -43,10 +43,12 @@ func TestParseURLErrors(t *testing.T) {
 		{"gcppubsub://", []string{"ProjectID is empty"}},
 		{"amqp://p", []string{`scheme "amqp"`}},
 		{"gcppubsub://p/topics/x", []string{`path "/topics/x"`}},
-		{"gcppubsub://p?colour=blue", []string{`unknown query parameter "colour"`, "known: ack_deadline, create, max_message_bytes, ordering, streams"}},
+		{"gcppubsub://p?colour=blue", []string{`unknown query parameter "colour"`, "known: ack_deadline, create, dead_letter_retention, max_message_bytes, ordering, streams"}},
 		{"gcppubsub://p?create=maybe&streams=x", []string{`create="maybe"`, `streams="x"`}},
 		{"gcppubsub://p?ack_deadline=5s&max_message_bytes=20000000&streams=-1", []string{"AckDeadline 5s", "MaxMessageBytes 20000000", "ReceiveStreams -1"}},
 		{"gcppubsub://p?ack_deadline=10500ms", []string{"AckDeadline 10.5s", "whole seconds"}},
+		{"gcppubsub://p?dead_letter_retention=5m", []string{"DeadLetterRetention 5m0s out of range"}},
+		{"gcppubsub://p?dead_letter_retention=169h", []string{"DeadLetterRetention 169h0m0s out of range"}},
 		{"gcppubsub://bad_project!", []string{`ProjectID "bad_project!" has '_'`}},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
@@ -78,17 +80,17 @@ func TestOpenURLNeverPrintsCredentials(t *testing.T) {
 }
 
 func TestConfigValidateJoinsEveryProblem(t *testing.T) {
-	err := Config{ProjectID: "", MaxMessageBytes: -1, AckDeadline: time.Hour, ReceiveStreams: -2}.Validate()
+	err := Config{ProjectID: "", MaxMessageBytes: -1, AckDeadline: time.Hour, ReceiveStreams: -2, DeadLetterRetention: time.Minute}.Validate()
 	require.Error(t, err)
 	msg := err.Error()
-	for _, w := range []string{"ProjectID is empty", "MaxMessageBytes -1", "AckDeadline 1h0m0s", "ReceiveStreams -2"} {
+	for _, w := range []string{"ProjectID is empty", "MaxMessageBytes -1", "AckDeadline 1h0m0s", "ReceiveStreams -2", "DeadLetterRetention 1m0s"} {
 		assert.Contains(t, msg, w)
 	}
-	assert.Len(t, strings.Split(msg, "\n"), 4, "one line per problem")
+	assert.Len(t, strings.Split(msg, "\n"), 5, "one line per problem")
 
 	assert.NoError(t, Config{ProjectID: "p"}.Validate(), "zero values mean the defaults")
 	c := Config{ProjectID: "p"}
 	c.setDefaults()
-	assert.Equal(t, Config{ProjectID: "p", MaxMessageBytes: DefaultMaxMessageBytes, AckDeadline: DefaultAckDeadline, ReceiveStreams: DefaultReceiveStreams}, c)
+	assert.Equal(t, Config{ProjectID: "p", MaxMessageBytes: DefaultMaxMessageBytes, AckDeadline: DefaultAckDeadline, ReceiveStreams: DefaultReceiveStreams, DeadLetterRetention: DefaultDeadLetterRetention}, c)
 	assert.Equal(t, 9_995_904, DefaultMaxMessageBytes)
 }

@@ -45,14 +45,13 @@ func Example() {
 	defer b.Close()
 
 	got := make(chan *pubsub.Message, 1)
-	sub, err := b.Subscribe(ctx, "orders", "billing", func(_ context.Context, m *pubsub.Message) error {
+	_, err = b.Subscribe(ctx, "orders", "billing", func(_ context.Context, m *pubsub.Message) error {
 		got <- m
 		return nil
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer sub.Close()
 
 	err = b.Publish(ctx, "orders", &pubsub.Message{
 		ID:       "order-1",
@@ -69,34 +68,47 @@ func Example() {
 }
 
 // A failing handler's message comes back after its backoff with the next
-// Attempt, counted by Pub/Sub; after WithMaxAttempts it goes to the
-// dead-letter topic, here read by the group's dead-letter subscription.
-func ExampleBroker_Subscribe_retries() {
+// Attempt; after WithMaxAttempts it is kept in the group's own dead letters,
+// which the admin calls list and replay to that group alone.
+func Example_deadLetters() {
 	defer useEmulator()()
 	ctx := context.Background()
-	b, err := gcppubsub.New(ctx, gcppubsub.Config{ProjectID: "example-project"})
+	b, err := gcppubsub.New(ctx, gcppubsub.Config{ProjectID: "example-project"}, pubsub.WithLogger(nil))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close()
 
+	ledgerUp := make(chan struct{})
 	done := make(chan struct{})
 	_, err = b.Subscribe(ctx, "payments", "ledger", func(_ context.Context, m *pubsub.Message) error {
-		fmt.Println("attempt", m.Attempt)
-		return errors.New("ledger offline")
-	}, pubsub.WithMaxAttempts(3), pubsub.WithBackoff(50*time.Millisecond, 100*time.Millisecond), pubsub.WithLogger(nil))
-	if err != nil {
-		log.Fatal(err)
-	}
-	_, err = b.Subscribe(ctx, "payments.dlq", "ledger", func(_ context.Context, m *pubsub.Message) error {
-		fmt.Println("dead letter", m.ID, "after", m.Metadata[pubsub.MetadataAttempts], "attempts:", m.Metadata[pubsub.MetadataDeadLetterReason])
-		close(done)
-		return nil
-	}, pubsub.WithLogger(nil))
+		select {
+		case <-ledgerUp:
+			fmt.Println("replayed", m.ID, "attempt", m.Attempt)
+			close(done)
+			return nil
+		default:
+			fmt.Println("attempt", m.Attempt)
+			return errors.New("ledger offline")
+		}
+	}, pubsub.WithMaxAttempts(3), pubsub.WithBackoff(50*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := b.Publish(ctx, "payments", &pubsub.Message{ID: "pay-9", Payload: []byte("9.99")}); err != nil {
+		log.Fatal(err)
+	}
+	var dls []*pubsub.Message
+	for len(dls) == 0 {
+		time.Sleep(50 * time.Millisecond)
+		if dls, err = b.ListDeadLetters(ctx, "payments", "ledger", 10); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("dead letter", dls[0].ID, "after", dls[0].Metadata[pubsub.MetadataAttempts], "attempts:", dls[0].Metadata[pubsub.MetadataDeadLetterReason])
+
+	close(ledgerUp)
+	if _, err := b.ReplayDeadLetters(ctx, "payments", "ledger"); err != nil {
 		log.Fatal(err)
 	}
 	<-done
@@ -105,4 +117,5 @@ func ExampleBroker_Subscribe_retries() {
 	// attempt 2
 	// attempt 3
 	// dead letter pay-9 after 3 attempts: ledger offline
+	// replayed pay-9 attempt 1
 }

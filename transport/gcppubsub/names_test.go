@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,15 +50,15 @@ func TestResourceID(t *testing.T) {
 
 func TestResourceIDLongNames(t *testing.T) {
 	topic := strings.Repeat("t", pubsub.MaxNameLength)
-	a := subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength))
-	b := subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength-1)+"h")
+	a := groupID(topic, strings.Repeat("g", pubsub.MaxNameLength))
+	b := groupID(topic, strings.Repeat("g", pubsub.MaxNameLength-1)+"h")
 	require.Len(t, a, 255)
 	require.Len(t, b, 255)
 	assertValidID(t, a)
 	assert.NotEqual(t, a, b, "names that differ only after byte 238 still map apart")
 	assert.Equal(t, a[:238], b[:238], "the readable prefix is kept")
 	assert.Equal(t, "~", a[238:239])
-	assert.Equal(t, a, subscriptionID(topic, strings.Repeat("g", pubsub.MaxNameLength)), "deterministic")
+	assert.Equal(t, a, groupID(topic, strings.Repeat("g", pubsub.MaxNameLength)), "deterministic")
 
 	// 256 bytes: just over the limit.
 	assert.Len(t, resourceID(strings.Repeat("a", 256)), 255)
@@ -87,7 +88,7 @@ func TestResourceIDAnyValidName(t *testing.T) {
 		}
 		name := sb.String()[:min(sb.Len(), pubsub.MaxNameLength)]
 		require.NoError(t, pubsub.ValidateTopic(name))
-		for _, id := range []string{resourceID(name), subscriptionID(name, name)} {
+		for _, id := range []string{topicID(name), groupID(name, name), deadLetterID(name, name)} {
 			assertValidID(t, id)
 		}
 		id := resourceID(name)
@@ -98,12 +99,70 @@ func TestResourceIDAnyValidName(t *testing.T) {
 	}
 }
 
-func TestDeadLetterPolicy(t *testing.T) {
+// TestNamesAreInjective: no two (topic, group) pairs, and no group and a
+// dead-letter resource, share a Pub/Sub ID, even where the old "<topic>.<group>"
+// names collided.
+func TestNamesAreInjective(t *testing.T) {
+	type pair struct{ topic, group string }
+	pairs := []pair{
+		{"a.b", "c"}, {"a", "b.c"}, {"a", "b"}, {"a.b", "dl"}, {"a", "b.dl"},
+		{"orders", "dlq"}, {"orders.dlq", "billing"}, {"orders", "dlq.billing"}, {"x", "y"}, {"x.y", "z"},
+	}
+	topics := map[string]string{}
+	subs := map[string]string{}
+	for _, p := range pairs {
+		what := p.topic + " / " + p.group
+		for id, owner := range map[string]string{topicID(p.topic): "topic " + p.topic, deadLetterID(p.topic, p.group): "dead letters of " + what} {
+			if prev, ok := topics[id]; ok && prev != owner {
+				t.Errorf("topic ID %q used by %s and %s", id, prev, owner)
+			}
+			topics[id] = owner
+		}
+		for id, owner := range map[string]string{groupID(p.topic, p.group): "group " + what, deadLetterID(p.topic, p.group): "dead letters of " + what} {
+			if prev, ok := subs[id]; ok && prev != owner {
+				t.Errorf("subscription ID %q used by %s and %s", id, prev, owner)
+			}
+			subs[id] = owner
+		}
+	}
+	assert.Equal(t, "a.b+c", groupID("a.b", "c"))
+	assert.Equal(t, "a+b.c", groupID("a", "b.c"))
+	assert.Equal(t, "a+b.c+dl", deadLetterID("a", "b.c"))
+	assert.Equal(t, "sy~7+g+dl", deadLetterID("7", "g"), "an ID Pub/Sub refuses is mapped")
+}
+
+// TestGroupFilter: a group's filter lets through messages without attrTo,
+// and those with attrTo only for that group; it fits Pub/Sub's 256 bytes for
+// every group name.
+func TestGroupFilter(t *testing.T) {
+	assert.Equal(t, `NOT attributes:switchyard-to OR attributes.switchyard-to = "billing"`, groupFilter("billing"))
+	long := strings.Repeat("g", pubsub.MaxNameLength)
+	for _, g := range []string{"b", strings.Repeat("g", 180), strings.Repeat("g", 181), long} {
+		assert.LessOrEqual(t, len(groupFilter(g)), maxFilterBytes, "group of %d bytes", len(g))
+	}
+	assert.Equal(t, strings.Repeat("g", 180), targetValue(strings.Repeat("g", 180)))
+	assert.Len(t, targetValue(long), 33)
+	assert.NotEqual(t, targetValue(long), targetValue(long[:199]+"h"))
+}
+
+// TestPolicies: the dead-letter policy allows one delivery more than
+// WithMaxAttempts, within Pub/Sub's 5 to 100; the retry policy is the
+// backoff within Pub/Sub's 600s; on an emulator there are none.
+func TestPolicies(t *testing.T) {
+	b := &broker{}
 	for _, tc := range []struct{ maxAttempts, want int }{
 		{1, 5}, {3, 5}, {4, 5}, {5, 6}, {10, 11}, {99, 100}, {100, 100},
 	} {
-		p := deadLetterPolicy("projects/p/topics/t.dlq", tc.maxAttempts)
-		assert.Equal(t, int32(tc.want), p.GetMaxDeliveryAttempts(), "WithMaxAttempts(%d)", tc.maxAttempts)
-		assert.Equal(t, "projects/p/topics/t.dlq", p.GetDeadLetterTopic())
+		p := b.policies(tc.maxAttempts, time.Second, time.Minute)
+		assert.Equal(t, int32(tc.want), p.deadLetter.GetMaxDeliveryAttempts(), "WithMaxAttempts(%d)", tc.maxAttempts)
 	}
+	p := b.policies(5, 100*time.Millisecond, 30*time.Second)
+	assert.Equal(t, 100*time.Millisecond, p.retry.GetMinimumBackoff().AsDuration())
+	assert.Equal(t, 30*time.Second, p.retry.GetMaximumBackoff().AsDuration())
+	p = b.policies(5, 20*time.Minute, time.Hour)
+	assert.Equal(t, 600*time.Second, p.retry.GetMinimumBackoff().AsDuration())
+	assert.Equal(t, 600*time.Second, p.retry.GetMaximumBackoff().AsDuration())
+
+	b.emulator = true
+	assert.Equal(t, subPolicies{}, b.policies(5, time.Second, time.Minute))
 }

@@ -3,8 +3,10 @@ package gcppubsub_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -27,7 +29,7 @@ const attrID = "switchyard-id"
 // reach that server, with ID, Key and Metadata as attributes and ordering
 // key, and the topic is created on first use.
 func TestPublishHonoursEmulatorHost(t *testing.T) {
-	srv := startEmulator(t)
+	e := startEmulator(t)
 	b := newBroker(t, gcppubsub.Config{})
 	ctx := context.Background()
 	sent := []*pubsub.Message{
@@ -37,7 +39,7 @@ func TestPublishHonoursEmulatorHost(t *testing.T) {
 	require.NoError(t, b.Publish(ctx, "orders", sent...))
 	require.Len(t, sent[1].ID, 32, "Publish sets the ID")
 
-	got := srv.Messages()
+	got := e.Messages()
 	require.Len(t, got, 2)
 	byID := map[string]*pstest.Message{}
 	for _, m := range got {
@@ -60,7 +62,7 @@ func TestPublishHonoursEmulatorHost(t *testing.T) {
 	defer cancel()
 	err := other.Publish(tctx, "orders", pubsub.NewMessage([]byte("x")))
 	assert.Equal(t, context.DeadlineExceeded, err, "context errors come back unwrapped")
-	assert.Len(t, srv.Messages(), 2, "nothing reached the emulator")
+	assert.Len(t, e.Messages(), 2, "nothing reached the emulator")
 }
 
 // fill gives m the largest payload that keeps it within limit bytes encoded.
@@ -90,7 +92,7 @@ func sizedPayload(t *testing.T, id string, size int) int {
 }
 
 func TestPublishChecksLimitsBeforeSending(t *testing.T) {
-	srv := startEmulator(t)
+	e := startEmulator(t)
 	const limit = 4000
 	b := newBroker(t, gcppubsub.Config{MaxMessageBytes: limit})
 	ctx := context.Background()
@@ -114,30 +116,32 @@ func TestPublishChecksLimitsBeforeSending(t *testing.T) {
 		{"metadata key of 257 bytes", &pubsub.Message{Metadata: map[string]string{strings.Repeat("k", 257): "v"}}, pubsub.ErrMessageTooLarge},
 		{"metadata value of 1024 bytes", &pubsub.Message{Metadata: map[string]string{"k": strings.Repeat("v", 1024)}}, nil},
 		{"metadata value of 1025 bytes", &pubsub.Message{Metadata: map[string]string{"k": strings.Repeat("v", 1025)}}, pubsub.ErrMessageTooLarge},
-		{"95 metadata entries", &pubsub.Message{Metadata: meta(95)}, nil},
-		{"96 metadata entries", &pubsub.Message{Metadata: meta(96)}, pubsub.ErrMessageTooLarge},
+		{"94 metadata entries", &pubsub.Message{Metadata: meta(94)}, nil},
+		{"95 metadata entries", &pubsub.Message{Metadata: meta(95)}, pubsub.ErrMessageTooLarge},
 		{"Key of 1025 bytes", &pubsub.Message{Key: strings.Repeat("k", 1025)}, pubsub.ErrMessageTooLarge},
 		{"ID of 1025 bytes", &pubsub.Message{ID: strings.Repeat("i", 1025)}, pubsub.ErrMessageTooLarge},
 		{"empty metadata key", &pubsub.Message{Metadata: map[string]string{"": "v"}}, pubsub.ErrInvalidMessage},
 		{"metadata key goog-", &pubsub.Message{Metadata: map[string]string{"googclient_x": "v"}}, pubsub.ErrInvalidMessage},
 		{"reserved key switchyard-id", &pubsub.Message{Metadata: map[string]string{attrID: "x"}}, pubsub.ErrInvalidMessage},
+		{"reserved key switchyard-to", &pubsub.Message{Metadata: map[string]string{"switchyard-to": "g"}}, pubsub.ErrInvalidMessage},
+		{"reserved key switchyard-attempt", &pubsub.Message{Metadata: map[string]string{"switchyard-attempt": "2"}}, pubsub.ErrInvalidMessage},
 		{"metadata value not UTF-8", &pubsub.Message{Metadata: map[string]string{"k": "\xff"}}, pubsub.ErrInvalidMessage},
 		{"Key not UTF-8", &pubsub.Message{Key: "\xc3"}, pubsub.ErrInvalidMessage},
 		{"ID not UTF-8", &pubsub.Message{ID: "\xc3("}, pubsub.ErrInvalidMessage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv.ClearMessages()
+			e.ClearMessages()
 			marker := &pubsub.Message{ID: "marker", Payload: []byte("m")}
 			err := b.Publish(ctx, "limits", marker, tc.msg)
 			if tc.want == nil {
 				require.NoError(t, err)
-				assert.Len(t, srv.Messages(), 2)
+				assert.Len(t, e.Messages(), 2)
 				return
 			}
 			require.ErrorIs(t, err, tc.want)
-			assert.Contains(t, err.Error(), "message 2 of 2 to topic limits")
-			assert.Empty(t, srv.Messages(), "a failed check sends nothing of the batch")
+			assert.Contains(t, err.Error(), "pubsub: message 2 of 2 to limits")
+			assert.Empty(t, e.Messages(), "a failed check sends nothing of the batch")
 		})
 	}
 }
@@ -155,12 +159,12 @@ func TestPublishDefaultLimit(t *testing.T) {
 // TestPublishDeadLetterFits: a dead letter of a message at every limit is
 // still accepted; its free-text reason is cut to fit an attribute.
 func TestPublishDeadLetterFits(t *testing.T) {
-	srv := startEmulator(t)
+	e := startEmulator(t)
 	const limit = 4000
 	b := newBroker(t, gcppubsub.Config{MaxMessageBytes: limit})
 	ctx := context.Background()
 	meta := map[string]string{}
-	for i := range 95 {
+	for i := range 94 {
 		meta[fmt.Sprintf("k%02d", i)] = "v"
 	}
 	orig := &pubsub.Message{ID: "id", Key: strings.Repeat("k", 1024), Metadata: meta}
@@ -171,12 +175,13 @@ func TestPublishDeadLetterFits(t *testing.T) {
 	dl := orig.Clone()
 	reason := strings.Repeat("é", 3000) + "\xff"
 	dl.Metadata[pubsub.MetadataDeadLetterReason] = reason
+	dl.Metadata[pubsub.MetadataDeadLetterTime] = time.Now().UTC().Format(time.RFC3339Nano)
 	dl.Metadata[pubsub.MetadataOriginalTopic] = strings.Repeat("t", 200)
 	dl.Metadata[pubsub.MetadataGroup] = strings.Repeat("g", 200)
 	dl.Metadata[pubsub.MetadataAttempts] = "100"
-	require.NoError(t, b.Publish(ctx, "t.dlq", dl))
+	require.NoError(t, b.Publish(ctx, "graveyard", dl))
 
-	got := srv.Messages()
+	got := e.Messages()
 	require.Len(t, got, 2)
 	r := got[1].Attributes[pubsub.MetadataDeadLetterReason]
 	assert.Len(t, r, 1024, "cut to Pub/Sub's attribute value limit")
@@ -185,37 +190,108 @@ func TestPublishDeadLetterFits(t *testing.T) {
 	assert.Len(t, got[1].Attributes, 100)
 }
 
-// TestPublishErrorsNameTheTopic: errors from Pub/Sub name the topic and keep
-// the gRPC status.
+// TestPublishErrorsNameTheTopic: errors from Pub/Sub name the topic, keep
+// the gRPC status and say which messages failed.
 func TestPublishErrorsNameTheTopic(t *testing.T) {
-	srv := pstest.NewServerWithAddress("127.0.0.1:0", pstest.WithErrorInjection("Publish", codes.PermissionDenied, "caller lacks pubsub.topics.publish"))
-	t.Cleanup(func() { _ = srv.Close() })
-	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	startEmulator(t, pstest.WithErrorInjection("Publish", codes.PermissionDenied, "caller lacks pubsub.topics.publish"))
 	b := newBroker(t, gcppubsub.Config{})
 	msgs := []*pubsub.Message{pubsub.NewMessage([]byte("a")), pubsub.NewMessage([]byte("b")), {Key: "k", Payload: []byte("c")}}
 	err := b.Publish(context.Background(), "orders", msgs...)
 	require.Error(t, err)
 	assert.Equal(t, codes.PermissionDenied, status.Code(err))
-	assert.Contains(t, err.Error(), "gcppubsub: publish to projects/switchyard-test/topics/orders: 3 of 3 messages failed")
+	var pe *pubsub.PublishError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []int{0, 1, 2}, pe.Failed)
+	assert.Equal(t, []string{msgs[0].ID, msgs[1].ID, msgs[2].ID}, pe.IDs)
+	assert.Contains(t, err.Error(), "gcppubsub: publish to projects/switchyard-test/topics/orders: ")
 	assert.Contains(t, err.Error(), "caller lacks pubsub.topics.publish")
 }
 
-// TestPublishResumesPausedKey: after a publish with an ordering key fails,
-// the next Publish of that key is not refused as paused.
-func TestPublishResumesPausedKey(t *testing.T) {
-	srv := startEmulator(t)
+// keyRefuser fails the publish requests that carry a message with one
+// ordering key.
+type keyRefuser struct{ key string }
+
+func (k keyRefuser) React(req any) (bool, any, error) {
+	if r, ok := req.(*pb.PublishRequest); ok {
+		for _, m := range r.GetMessages() {
+			if m.GetOrderingKey() == k.key {
+				return true, nil, status.Errorf(codes.InvalidArgument, "refused key %s", k.key)
+			}
+		}
+	}
+	return false, nil, nil
+}
+
+// TestPublishReportsFailedIndexes: Pub/Sub answers per request, and the
+// client sends each ordering key in requests of its own: only the messages
+// of the refused key are reported, by index, and the others are accepted.
+func TestPublishReportsFailedIndexes(t *testing.T) {
+	e := startEmulator(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: keyRefuser{"bad"}})
+	b := newBroker(t, gcppubsub.Config{})
+	msgs := []*pubsub.Message{
+		{ID: "a", Key: "good-1"}, {ID: "b", Key: "bad"}, {ID: "c", Key: "good-2"}, {ID: "d", Key: "bad"},
+	}
+	err := b.Publish(context.Background(), "orders", msgs...)
+	var pe *pubsub.PublishError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []int{1, 3}, pe.Failed)
+	assert.Equal(t, []string{"b", "d"}, pe.IDs)
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	var sent []string
+	for _, m := range e.Messages() {
+		sent = append(sent, m.Attributes[attrID])
+	}
+	assert.ElementsMatch(t, []string{"a", "c"}, sent)
+}
+
+// failOnce fails the next publish request, once armed.
+type failOnce struct{ armed *atomic.Bool }
+
+func (f failOnce) React(req any) (bool, any, error) {
+	if _, ok := req.(*pb.PublishRequest); ok && f.armed.CompareAndSwap(true, false) {
+		return true, nil, status.Error(codes.InvalidArgument, "rejected once")
+	}
+	return false, nil, nil
+}
+
+// TestPublishKeepsFailedKeyPaused: after a publish with an ordering key
+// fails, the key stays paused, so that no later Publish of the key
+// overtakes the failed message: its messages fail with ErrOrderingKeyPaused
+// without being sent, other keys are not affected, and the application
+// resumes the key through As.
+func TestPublishKeepsFailedKeyPaused(t *testing.T) {
+	var armed atomic.Bool
+	e := startEmulator(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: failOnce{&armed}})
 	b := newBroker(t, gcppubsub.Config{})
 	ctx := context.Background()
-	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("0")}), "creates the topic")
+	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-0", Key: "k"}), "creates the topic")
 
-	srv.SetAutoPublishResponse(false)
-	srv.AddPublishResponse(nil, status.Error(codes.InvalidArgument, "rejected once"))
-	err := b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("1")})
+	armed.Store(true)
+	err := b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-1", Key: "k"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rejected once")
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	assert.ErrorIs(t, err, pubsub.ErrOrderingKeyPaused, "the failure says that it paused the key")
 
-	srv.AddPublishResponse(&pb.PublishResponse{MessageIds: []string{"m-2"}}, nil)
-	assert.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{Key: "k", Payload: []byte("2")}), "the key was resumed")
+	err = b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-2", Key: "k"}, &pubsub.Message{ID: "other-1", Key: "other"})
+	var pe *pubsub.PublishError
+	require.ErrorAs(t, err, &pe, "the key stays paused")
+	assert.Equal(t, []int{0}, pe.Failed)
+	assert.ErrorIs(t, err, pubsub.ErrOrderingKeyPaused)
+	assert.Contains(t, err.Error(), `ordering key "k"`)
+
+	var keys gcppubsub.OrderingKeys
+	require.True(t, b.As(&keys))
+	keys.Resume("keyed", "k")
+	require.NoError(t, b.Publish(ctx, "keyed", &pubsub.Message{ID: "k-3", Key: "k"}), "resumed")
+	keys.Resume("keyed", "never-paused")
+	keys.Resume("never-published", "k")
+
+	var sent []string
+	for _, m := range e.Messages() {
+		sent = append(sent, m.Attributes[attrID])
+	}
+	assert.Equal(t, []string{"k-0", "other-1", "k-3"}, sent, "k-2 was not sent")
 }
 
 func TestPublishContextErrorsUnwrapped(t *testing.T) {
@@ -231,14 +307,16 @@ func TestPublishContextErrorsUnwrapped(t *testing.T) {
 // TestPublishWithoutAutoCreate: with DisableAutoCreate a missing topic is an
 // error naming it, and nothing is created.
 func TestPublishWithoutAutoCreate(t *testing.T) {
-	srv := startEmulator(t)
+	e := startEmulator(t)
 	b := newBroker(t, gcppubsub.Config{DisableAutoCreate: true})
 	err := b.Publish(context.Background(), "absent", pubsub.NewMessage([]byte("x")))
 	require.Error(t, err)
 	assert.Equal(t, codes.NotFound, status.Code(err))
-	assert.Contains(t, err.Error(), "gcppubsub: publish to projects/switchyard-test/topics/absent: 1 of 1 messages failed")
+	assert.Contains(t, err.Error(), "gcppubsub: publish to projects/switchyard-test/topics/absent: ")
+	var pe *pubsub.PublishError
+	assert.True(t, errors.As(err, &pe))
 
-	_, err = srv.GServer.GetTopic(context.Background(), &pb.GetTopicRequest{Topic: "projects/switchyard-test/topics/absent"})
+	_, err = e.GServer.GetTopic(context.Background(), &pb.GetTopicRequest{Topic: "projects/switchyard-test/topics/absent"})
 	assert.Equal(t, codes.NotFound, status.Code(err), "not created")
 
 	require.NoError(t, newBroker(t, gcppubsub.Config{}).Publish(context.Background(), "present", pubsub.NewMessage(nil)))

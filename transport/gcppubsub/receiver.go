@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -11,46 +12,35 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
 const (
-	// receiverCloseTimeout bounds how long Close waits for the client's
-	// Receive to return.
+	// receiverCloseTimeout bounds how long Close waits for hand-backs and
+	// for the client's Receive to return.
 	receiverCloseTimeout = 10 * time.Second
-	// settleFlush is how long after an ack the client has surely sent it: it
-	// sends acks every 100ms, and drops unsent ones when its streams close.
-	settleFlush = 150 * time.Millisecond
-	// maxLocalCounts bounds the map of locally counted deliveries.
-	maxLocalCounts = 100_000
+	// ackFlush is how long Close gives the client, once its Receive has
+	// returned, to send the last acks: it sends them as soon as every
+	// message it held is settled, in the background.
+	ackFlush = 100 * time.Millisecond
 )
 
-// receiverOptions are what a receiver needs besides the client's Subscriber.
-type receiverOptions struct {
-	path    string // subscription path, for errors
-	ordered bool   // the subscription delivers keys in order
-	// trustCount reports whether Pub/Sub's delivery attempt counts this
-	// subscription's deliveries alone (see Broker.Subscribe).
-	trustCount func() bool
-	// recreate, if not nil, sets the subscription up again when Pub/Sub
-	// reports it missing (deleted, or an emulator restarted empty).
-	recreate func(context.Context) error
-}
-
-// receiver bridges the client's callback-based Subscriber.Receive to the
-// portable loop's Receive calls. Each callback hands its message to a worker
-// through ch and returns once the message is settled, so the client's flow
-// control counts the messages being handled and its ordering scheduler does
-// not start a key's next message early.
-//
-// Retries stay here: a message whose handler failed stays leased (the client
-// extends its ack deadline) and is handed to a worker again after its
-// backoff, with the next attempt number. Pub/Sub sees one delivery; the
-// attempt number is its delivery count at receipt plus the retries made
-// here.
+// receiver is one member of a group: it bridges the client's callback-based
+// Subscriber.Receive to the portable loop's Receive calls. Each callback
+// hands its message to a worker through ch and returns once the message is
+// settled (or, without an ordering key to hold, once it waits out a retry
+// backoff here), so the client's flow control counts the messages being
+// handled and its ordering scheduler does not start a key's next message
+// early.
 type receiver struct {
-	sub *gpubsub.Subscriber
-	receiverOptions
+	b     *broker
+	r     groupRefs
+	log   *slog.Logger
+	sub   *gpubsub.Subscriber
+	setUp func(context.Context) (subState, error) // sets the group up again when it is missing
+
+	stMu sync.RWMutex
+	st   subState
 
 	ch      chan *delivery
 	errc    chan error    // the latest Receive failure, for the portable loop to log
@@ -60,46 +50,68 @@ type receiver struct {
 
 	mu      sync.Mutex
 	closed  bool
-	pending map[*delivery]struct{} // not acked: with a worker, waiting for one, or in backoff
-	local   map[string]int         // deliveries seen here, by Pub/Sub message ID
-	lastAck time.Time
+	pending map[*delivery]struct{} // not settled: with a worker, waiting for one, or in backoff
 }
 
-// newReceiver starts receiving from sub, whose ReceiveSettings it completes
-// with the shutdown behaviour Close relies on.
-func newReceiver(sub *gpubsub.Subscriber, o receiverOptions) *receiver {
+// newReceiver starts receiving the group's messages for one member.
+func newReceiver(b *broker, r groupRefs, st subState, setUp func(context.Context) (subState, error), cfg driver.SubscribeConfig) *receiver {
+	sub := b.client.Subscriber(r.subPath)
+	// The client fetches ahead at most twice the handlers (and tells
+	// Pub/Sub so: server-side flow control; see window for emulators).
+	sub.ReceiveSettings.MaxOutstandingMessages = b.window(cfg.Concurrency)
+	sub.ReceiveSettings.NumGoroutines = b.cfg.ReceiveStreams
+	// Pub/Sub leases what it sends on a stream for this long until the
+	// client extends it (the client's default is 60s), and the client
+	// extends by at most this much (and at least 10s) at a time: what a
+	// closing or crashed member holds, or was sent but did not read, comes
+	// back after the ack deadline.
+	sub.ReceiveSettings.MaxDurationPerAckExtension = b.streamDeadline()
+	// Leases are extended through every retry backoff held here too: an
+	// hour (the client's default) plus the longest schedule of backoffs.
+	sub.ReceiveSettings.MaxExtension = time.Hour + time.Duration(cfg.MaxAttempts)*cfg.BackoffMax
+	// Stopping, the client closes its streams at once, so that Pub/Sub
+	// sends nothing more that nobody would read, then waits for the
+	// callbacks (which hand back what they hold, see Close), nacks what it
+	// had not passed to a callback yet, and sends the last acks.
 	sub.ReceiveSettings.ShutdownOptions = &gpubsub.ShutdownOptions{
 		Timeout:  receiverCloseTimeout,
-		Behavior: gpubsub.ShutdownBehaviorNackImmediately,
+		Behavior: gpubsub.ShutdownBehaviorWaitForProcessing,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &receiver{
-		sub: sub, receiverOptions: o,
+	rc := &receiver{
+		b: b, r: r, log: cfg.Logger, sub: sub, setUp: setUp, st: st,
 		ch: make(chan *delivery), errc: make(chan error, 1), closing: make(chan struct{}),
 		cancel: cancel, stopped: make(chan struct{}),
-		pending: map[*delivery]struct{}{}, local: map[string]int{},
+		pending: map[*delivery]struct{}{},
 	}
-	go r.run(ctx)
-	return r
+	go rc.run(ctx)
+	return rc
+}
+
+func (rc *receiver) state() subState {
+	rc.stMu.RLock()
+	defer rc.stMu.RUnlock()
+	return rc.st
 }
 
 // run keeps the client's Receive going until Close, restarting it after a
 // pause when it fails (a deleted subscription, lost permissions; transient
 // errors the client retries itself).
-func (r *receiver) run(ctx context.Context) {
-	defer close(r.stopped)
+func (rc *receiver) run(ctx context.Context) {
+	defer close(rc.stopped)
 	pause := 100 * time.Millisecond
 	for {
 		started := time.Now()
-		err := r.sub.Receive(ctx, r.callback)
-		// The client has closed its streams and nacked every message it
-		// held; what is still pending here only needs its bookkeeping.
-		r.handBackAll()
+		err := rc.sub.Receive(ctx, rc.callback)
 		if ctx.Err() != nil {
-			return
+			return // Close hands back what is pending
 		}
+		// Receive failed: the client has closed its streams, and what it
+		// held comes back after its ack deadline; what is pending here only
+		// needs its bookkeeping.
+		rc.forgetAll()
 		if err != nil {
-			r.report(ctx, fmt.Errorf("gcppubsub: receive from subscription %s: %w", r.path, err))
+			rc.report(ctx, fmt.Errorf("gcppubsub: receive from subscription %s: %w", rc.r.subPath, err))
 		}
 		if time.Since(started) > time.Minute {
 			pause = 100 * time.Millisecond
@@ -113,150 +125,157 @@ func (r *receiver) run(ctx context.Context) {
 	}
 }
 
-// report hands err to the next Receive call, after setting the
-// subscription up again if err says it is missing.
-func (r *receiver) report(ctx context.Context, err error) {
-	if status.Code(err) == codes.NotFound && r.recreate != nil {
+// report hands err to the next Receive call, after setting the group up
+// again if err says its subscription is missing.
+func (rc *receiver) report(ctx context.Context, err error) {
+	if status.Code(err) == codes.NotFound && !rc.b.cfg.DisableAutoCreate {
+		rc.b.admin.forgetTopic(rc.r.topicPath)
+		rc.b.admin.forgetTopic(rc.r.deadTopic)
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		if rerr := r.recreate(rctx); rerr != nil {
+		st, rerr := rc.setUp(rctx)
+		cancel()
+		if rerr != nil {
 			err = errors.Join(err, rerr)
 		} else {
+			rc.stMu.Lock()
+			rc.st = st
+			rc.stMu.Unlock()
 			err = fmt.Errorf("%w (it was missing and has been set up again)", err)
 		}
-		cancel()
 	}
 	select {
-	case <-r.errc: // replace an unread older failure
+	case <-rc.errc: // replace an unread older failure
 	default:
 	}
-	r.errc <- err
+	rc.errc <- err
 }
 
 // callback is the client's message handler. It returns once the message is
-// acked, or is waiting out a retry backoff without an ordering key to hold
-// back, or when the client's Receive stops. It never nacks a message
-// itself: the client, stopping, first closes its streams and then nacks
-// every message it holds (ShutdownBehaviorNackImmediately); a nack sent
-// while the streams are open could have Pub/Sub deliver the message straight
-// back to this closing client, and one left to the client's background
-// sender after the streams closed is dropped.
-func (r *receiver) callback(ctx context.Context, m *gpubsub.Message) {
-	trusted := m.DeliveryAttempt != nil && *m.DeliveryAttempt > 0 && r.trusted()
-	d := newDelivery(r, m)
-	r.mu.Lock()
-	d.attempt = r.firstAttemptLocked(m, trusted)
-	r.pending[d] = struct{}{}
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		<-ctx.Done() // closing: hold it for the client's shutdown nack
+// settled, or is waiting out a retry backoff without an ordering key to
+// hold, or when the client's Receive fails (Pub/Sub then delivers what was
+// not settled again after its ack deadline).
+func (rc *receiver) callback(ctx context.Context, m *gpubsub.Message) {
+	d := rc.newDelivery(m)
+	rc.mu.Lock()
+	if rc.closed {
+		// Received before the streams closed: hand it back here (the
+		// client's Receive returns, and Close with it, once every callback
+		// has).
+		rc.mu.Unlock()
+		d.state = stateDone
+		hctx, cancel := context.WithTimeout(context.Background(), receiverCloseTimeout)
+		defer cancel()
+		d.handBack(hctx, d.attempt, time.Time{})
 		return
 	}
-	select {
-	case r.ch <- d:
-	case <-ctx.Done():
-		return
-	case <-r.closing:
-		<-ctx.Done()
-		return
+	rc.pending[d] = struct{}{}
+	if wait := time.Until(d.in.notBefore); wait > 0 {
+		// The rest of a backoff a closing member handed back.
+		d.holdLocked(wait, d.attempt)
+		rc.mu.Unlock()
+	} else {
+		rc.mu.Unlock()
+		rc.offer(ctx, d)
 	}
 	select {
 	case <-d.released:
 	case <-ctx.Done():
+		if rc.isClosed() {
+			<-d.released // Close hands it back
+		}
 	}
 }
 
-// trusted reports whether Pub/Sub's delivery count can be used.
-func (r *receiver) trusted() bool {
-	if r.trustCount == nil {
-		return true
-	}
-	return r.trustCount()
+func (rc *receiver) isClosed() bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.closed
 }
 
-// firstAttemptLocked returns the attempt number of a delivery from Pub/Sub:
-// Pub/Sub's count when it keeps one that can be trusted (subscriptions with
-// a dead-letter policy, which every subscription the broker sets up has),
-// else the number of deliveries of the message seen by this receiver.
-func (r *receiver) firstAttemptLocked(m *gpubsub.Message, trusted bool) int {
-	if len(r.local) >= maxLocalCounts {
-		clear(r.local)
+// offer hands d to a worker, unless the receiver closes (Close hands it
+// back) or the client's Receive fails (Pub/Sub delivers it again after its
+// ack deadline) first.
+func (rc *receiver) offer(ctx context.Context, d *delivery) {
+	select {
+	case rc.ch <- d:
+	case <-rc.closing:
+	case <-ctx.Done():
 	}
-	r.local[m.ID]++
-	if trusted {
-		return *m.DeliveryAttempt
-	}
-	return r.local[m.ID]
 }
 
-// Receive implements pubsub.Receiver.
-func (r *receiver) Receive(ctx context.Context) (pubsub.Delivery, error) {
+// Receive implements driver.Subscription.
+func (rc *receiver) Receive(ctx context.Context) (driver.Delivery, error) {
 	for {
 		select {
-		case d := <-r.ch:
-			r.mu.Lock()
+		case d := <-rc.ch:
+			rc.mu.Lock()
 			ok := d.state == statePending
-			r.mu.Unlock()
+			rc.mu.Unlock()
 			if ok { // not handed back on its way here
 				return d, nil
 			}
-			continue
-		case err := <-r.errc:
+		case err := <-rc.errc:
 			return nil, err
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-r.closing:
-			return nil, pubsub.ErrClosed
+		case <-rc.closing:
+			return nil, driver.ErrClosed
 		}
 	}
 }
 
-// Close implements pubsub.Receiver. Workers' Receive calls return ErrClosed
-// at once. Close then waits until the client has sent the latest acks and
-// stops the client's Receive, which closes its streams, so that Pub/Sub
-// delivers nothing more to them, and then nacks every message it holds:
-// unsettled ones, those waiting out a retry backoff, and those not yet
-// handed to a worker. Pub/Sub redelivers them at once to the group's other
-// members.
-func (r *receiver) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+// Close implements driver.Subscription. Workers' Receive calls return
+// ErrClosed at once. Close stops the client's Receive, which closes its
+// streams first, so that Pub/Sub sends nothing more; then it hands back
+// every message not settled (see "Delivery semantics": those waiting for a
+// worker untouched, those waiting out a backoff), and those the client
+// received before its streams closed, and waits for the client to send the
+// last acks.
+func (rc *receiver) Close() error {
+	rc.mu.Lock()
+	if rc.closed {
+		rc.mu.Unlock()
 		return nil
 	}
-	r.closed = true
-	r.mu.Unlock()
-	close(r.closing)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		r.mu.Lock()
-		wait := settleFlush - time.Since(r.lastAck)
-		r.mu.Unlock()
-		if wait <= 0 {
-			break
-		}
-		time.Sleep(wait)
-	}
-	r.cancel()
-	select {
-	case <-r.stopped:
-		return nil
-	case <-time.After(receiverCloseTimeout + time.Second):
-		r.handBackAll()
-		return fmt.Errorf("gcppubsub: receive from subscription %s did not stop within %v", r.path, receiverCloseTimeout)
-	}
-}
-
-// handBackAll marks every pending delivery handed back: settling it later
-// fails. The client has nacked them (see callback); Nack here only releases
-// them from the client's lease keeping.
-func (r *receiver) handBackAll() {
-	r.mu.Lock()
-	ds := make([]*delivery, 0, len(r.pending))
-	for d := range r.pending {
+	rc.closed = true
+	ds := make([]*delivery, 0, len(rc.pending))
+	for d := range rc.pending {
 		ds = append(ds, d)
 	}
-	r.mu.Unlock()
+	rc.mu.Unlock()
+	close(rc.closing)
+	rc.cancel()
+
+	ctx, cancel := context.WithTimeout(context.Background(), receiverCloseTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
 	for _, d := range ds {
-		d.handBack()
+		wg.Go(func() { d.closeOut(ctx) })
+	}
+	wg.Wait()
+	select {
+	case <-rc.stopped:
+		time.Sleep(ackFlush)
+		return nil
+	case <-time.After(receiverCloseTimeout + time.Second):
+		rc.forgetAll()
+		return fmt.Errorf("gcppubsub: receive from subscription %s did not stop within %v", rc.r.subPath, receiverCloseTimeout)
+	}
+}
+
+// forgetAll marks every pending delivery done, after the client's Receive
+// failed: settling one later fails.
+func (rc *receiver) forgetAll() {
+	rc.mu.Lock()
+	ds := make([]*delivery, 0, len(rc.pending))
+	for d := range rc.pending {
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		d.doneLocked()
+	}
+	rc.mu.Unlock()
+	for _, d := range ds {
+		d.release()
 	}
 }
