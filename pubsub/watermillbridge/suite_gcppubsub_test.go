@@ -38,5 +38,5 @@ func TestWatermillSuiteGCPPubSub(t *testing.T) {
 		t.Cleanup(func() { assert.NoError(t, b.Close()) })
 		return b
 	}
-	runWatermillSuite(t, suiteHarness{open: open, admin: open(t)}, suiteFeatures(true))
+	runWatermillSuite(t, suiteHarness{open: open, admin: open(t), maxAttempts: 100}, suiteFeatures(true))
 }

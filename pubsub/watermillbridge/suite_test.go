@@ -2,6 +2,7 @@ package watermillbridge_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +92,10 @@ type suiteHarness struct {
 	// deleteTopics, when set, then deletes what the transport keeps of the
 	// suite's topics (a RabbitMQ exchange) once their groups are gone.
 	deleteTopics func(t *testing.T, topics []string)
+	// maxAttempts, when not 0, replaces suiteSubscribeOptions' 1000 (Pub/Sub
+	// allows at most 100; its run uses the short variants, which Nack each
+	// message a few times at most).
+	maxAttempts int
 }
 
 // runWatermillSuite runs watermill's tests.TestPubSub through the bridge,
@@ -113,7 +118,11 @@ func runWatermillSuite(t *testing.T, h suiteHarness, features tests.Features) {
 	})
 	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 		b := recordingBroker{Client: h.open(t), rec: rec}
-		return watermillbridge.NewPublisher(b), watermillbridge.NewSubscriber(b, group, suiteSubscribeOptions...)
+		opts := suiteSubscribeOptions
+		if h.maxAttempts != 0 {
+			opts = append(slices.Clip(opts), pubsub.WithMaxAttempts(h.maxAttempts))
+		}
+		return watermillbridge.NewPublisher(b), watermillbridge.NewSubscriber(b, group, opts...)
 	}
 	tests.TestPubSub(t, features,
 		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, suiteGroup) },
