@@ -1,0 +1,2 @@
+// Package nats is Switchyard's NATS JetStream transport.
+package nats
