@@ -112,8 +112,11 @@ func connect(ctx context.Context, cfg Config, log *slog.Logger, l *link) (*natsg
 		natsgo.ReconnectJitter(reconnectJit, reconnectJit),
 		natsgo.PingInterval(pingInterval),
 		natsgo.MaxPingsOutstanding(maxPingsOut),
-		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+		natsgo.DisconnectErrHandler(func(nc *natsgo.Conn, err error) {
 			l.down()
+			if nc.IsClosed() {
+				return // closed on purpose
+			}
 			log.Warn("nats: connection lost; reconnecting", "servers", hosts, "err", err)
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {

@@ -135,9 +135,10 @@ func (d *delivery) DeadLetter(ctx context.Context, dl *driver.Message) error {
 }
 
 // placeID identifies this delivery of the message: its stream, stream
-// sequence, store time and delivery count.
+// sequence and store time, the consumer (group) it was delivered to, and
+// the delivery count.
 func (d *delivery) placeID() string {
-	return d.fallbackID() + "-" + strconv.FormatInt(d.meta.Timestamp.UnixNano(), 36) + "-" + strconv.FormatUint(d.meta.NumDelivered, 10)
+	return d.fallbackID() + "-" + strconv.FormatInt(d.meta.Timestamp.UnixNano(), 36) + "-" + d.meta.Consumer + "-" + strconv.FormatUint(d.meta.NumDelivered, 10)
 }
 
 // storeDeadLetter publishes nm to the dead-letter stream, creating the
