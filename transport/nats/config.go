@@ -44,6 +44,10 @@ const (
 	DefaultMaxAckPending = 10000
 	// DefaultDeadLetterMax is how many dead letters each group keeps.
 	DefaultDeadLetterMax = 10000
+	// DefaultPrefetch is how many of a topic's messages a subscription
+	// holds at most (fetched and not settled), unless twice its
+	// concurrency is more.
+	DefaultPrefetch = 256
 	// DefaultPublishWindow is how many published messages may await the
 	// server's acknowledgement at once, across the broker's Publish calls.
 	DefaultPublishWindow = 4096
@@ -139,6 +143,14 @@ type Config struct {
 	// DeadLetterMaxBytes, when positive, bounds the namespace's dead-letter
 	// stream as a whole. Default: no limit but the server's storage.
 	DeadLetterMaxBytes int64
+	// Prefetch is how many of a topic's messages each subscription holds
+	// at most, fetched and not yet settled: the larger of Prefetch and
+	// twice its WithConcurrency. Fetching ahead lets each pull request
+	// carry a batch. What a subscription holds when it closes goes back to
+	// the group untouched (see the package documentation); what a member
+	// that crashes held comes back after AckWait, counting one attempt.
+	// Default DefaultPrefetch (256).
+	Prefetch int
 	// MaxMessageBytes is the largest message Publish accepts, counted as
 	// the NATS message it becomes: payload plus headers (ID, key,
 	// metadata). Default the server's max_payload minus HeaderRoom; it
@@ -186,6 +198,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DeadLetterMax == 0 {
 		c.DeadLetterMax = DefaultDeadLetterMax
+	}
+	if c.Prefetch == 0 {
+		c.Prefetch = DefaultPrefetch
 	}
 	if c.PublishWindow == 0 {
 		c.PublishWindow = DefaultPublishWindow
@@ -240,7 +255,7 @@ func (c Config) Validate() error {
 	}{
 		{"MaxBytes", c.MaxBytes}, {"MaxMsgs", c.MaxMsgs}, {"MaxAckPending", int64(c.MaxAckPending)},
 		{"DeadLetterMax", int64(c.DeadLetterMax)}, {"DeadLetterMaxBytes", c.DeadLetterMaxBytes},
-		{"MaxMessageBytes", int64(c.MaxMessageBytes)}, {"PublishWindow", int64(c.PublishWindow)},
+		{"MaxMessageBytes", int64(c.MaxMessageBytes)}, {"PublishWindow", int64(c.PublishWindow)}, {"Prefetch", int64(c.Prefetch)},
 	} {
 		if n.v < 0 {
 			errs = append(errs, fmt.Errorf("nats: %s %d is negative", n.name, n.v))

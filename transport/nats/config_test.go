@@ -12,14 +12,14 @@ import (
 func TestParseURL(t *testing.T) {
 	u, err := url.Parse("nats://alice:s3cret@n1:4222,n2,n3:4333?namespace=prod&replicas=3&storage=memory&max_age=24h&max_bytes=1000000&max_msgs=500" +
 		"&duplicate_window=5m&ack_wait=1m&max_ack_pending=100&dead_letter_max=50&dead_letter_max_bytes=9999&max_message_bytes=1000" +
-		"&publish_window=64&request_timeout=5s&connect_timeout=2s&name=orders-svc&creds=/etc/u.creds&nkey=/etc/seed&tls_ca=/ca.pem&tls_cert=/c.pem&tls_key=/k.pem")
+		"&prefetch=32&publish_window=64&request_timeout=5s&connect_timeout=2s&name=orders-svc&creds=/etc/u.creds&nkey=/etc/seed&tls_ca=/ca.pem&tls_cert=/c.pem&tls_key=/k.pem")
 	require.NoError(t, err)
 	c, err := parseURL(u)
 	require.NoError(t, err)
 	assert.Equal(t, Config{
 		URL: "nats://alice:s3cret@n1:4222,n2,n3:4333", Namespace: "prod", Replicas: 3, Storage: StorageMemory,
 		MaxAge: 24 * time.Hour, MaxBytes: 1000000, MaxMsgs: 500, DuplicateWindow: 5 * time.Minute, AckWait: time.Minute,
-		MaxAckPending: 100, DeadLetterMax: 50, DeadLetterMaxBytes: 9999, MaxMessageBytes: 1000, PublishWindow: 64,
+		MaxAckPending: 100, DeadLetterMax: 50, DeadLetterMaxBytes: 9999, MaxMessageBytes: 1000, Prefetch: 32, PublishWindow: 64,
 		RequestTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second, Name: "orders-svc", CredsFile: "/etc/u.creds",
 		NKeySeedFile: "/etc/seed", RootCAsFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem",
 	}, c)
@@ -37,7 +37,7 @@ func TestParseURLErrors(t *testing.T) {
 		want string
 	}{
 		{"amqp://x", `nats: URL scheme "amqp", want nats or tls`},
-		{"nats://x?prefetch=1", `nats: query parameter prefetch="1": unknown (known: namespace, replicas, storage, max_age, max_bytes, max_msgs, duplicate_window, ack_wait, max_ack_pending, dead_letter_max, dead_letter_max_bytes, max_message_bytes, publish_window, request_timeout, connect_timeout, name, creds, nkey, tls_ca, tls_cert, tls_key)`},
+		{"nats://x?queue_type=quorum", `nats: query parameter queue_type="quorum": unknown (known: namespace, replicas, storage, max_age, max_bytes, max_msgs, duplicate_window, ack_wait, max_ack_pending, dead_letter_max, dead_letter_max_bytes, max_message_bytes, prefetch, publish_window, request_timeout, connect_timeout, name, creds, nkey, tls_ca, tls_cert, tls_key)`},
 		{"nats://x?replicas=three&ack_wait=-1s", "nats: query parameter ack_wait=\"-1s\": want a positive duration\nnats: query parameter replicas=\"three\": not an integer"},
 		{"nats://x?replicas=6", "nats: Replicas 6 out of range 1..5"},
 		{"nats://x?namespace=a_b&storage=tape", "nats: Namespace \"a_b\", want 1 to 32 ASCII letters and digits\nnats: Storage \"tape\", want \"file\" or \"memory\""},
@@ -78,7 +78,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, Config{
 		URL: "nats://x", Name: "switchyard", Namespace: DefaultNamespace, Replicas: 1, Storage: StorageFile,
 		DuplicateWindow: 2 * time.Minute, AckWait: 30 * time.Second, MaxAckPending: 10000, DeadLetterMax: 10000,
-		PublishWindow: 4096, RequestTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second,
+		Prefetch: 256, PublishWindow: 4096, RequestTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second,
 	}, c)
 }
 

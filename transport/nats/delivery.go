@@ -16,9 +16,9 @@ import (
 // delivery is a message delivered to a member and not settled yet.
 type delivery struct {
 	r       *receiver
+	f       *feed // the consumer it came from
 	msg     jetstream.Msg
 	meta    *jetstream.MsgMetadata
-	own     bool // from the group's own subject
 	attempt int
 	settled bool // guarded by r.mu
 }
@@ -48,6 +48,11 @@ func (d *delivery) claim() error {
 	}
 	d.settled = true
 	delete(r.held, d)
+	d.f.held--
+	select {
+	case d.f.room <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -59,6 +64,7 @@ func (d *delivery) unclaim() {
 	defer r.mu.Unlock()
 	d.settled = false
 	r.held[d] = struct{}{}
+	d.f.held++
 }
 
 // Ack implements driver.Delivery. The acknowledgement is not waited for;

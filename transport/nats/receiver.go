@@ -5,19 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
+// How a member pulls: one fetch request at a time per consumer, for
+// what the member has room for, waiting at most pullWait for messages. A
+// request that the server lost is noticed after pullWait and a second more.
+// (The jetstream package's Messages iterator, which keeps requests
+// outstanding on one inbox, stalls for its heartbeat interval now and then
+// on NATS Server 2.9.)
+const pullWait = time.Second
+
 // Subscribe implements driver.Broker: it creates the group if it does not
 // exist (retrying transient errors within ctx and RequestTimeout) and pulls
-// from its two consumers. Each member fetches ahead up to twice its
-// concurrency from the topic and up to its concurrency from the group's own
-// subject.
+// from its two consumers. Each member holds (fetched and not settled) at
+// most Config.Prefetch, or twice its concurrency if that is more, of the
+// topic's messages, and its concurrency of the group's own.
 func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.SubscribeConfig) (driver.Subscription, error) {
 	g, err := b.ensureGroup(ctx, topic, group)
 	if err != nil {
@@ -29,22 +39,12 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 		closed: make(chan struct{}),
 		held:   map[*delivery]struct{}{},
 		feeds: []*feed{
-			{consumer: g.main, name: consumerName(group), batch: 2 * cfg.Concurrency},
-			{consumer: g.own, name: ownConsumerName(group), own: true, batch: cfg.Concurrency},
+			{consumer: g.main, name: consumerName(group), limit: max(2*cfg.Concurrency, b.cfg.Prefetch), room: make(chan struct{}, 1)},
+			{consumer: g.own, name: ownConsumerName(group), own: true, limit: cfg.Concurrency, room: make(chan struct{}, 1)},
 		},
 	}
 	for _, f := range r.feeds {
-		if f.iter, err = f.consumer.Messages(jetstream.PullMaxMessages(f.batch)); err != nil {
-			for _, f := range r.feeds {
-				if f.iter != nil {
-					f.iter.Stop()
-				}
-			}
-			return nil, fmt.Errorf("nats: consume %s of stream %s: %w", f.name, g.stream, err)
-		}
-	}
-	for _, f := range r.feeds {
-		r.pumps.Go(func() { r.pump(f) })
+		r.pulls.Go(func() { r.pull(f) })
 	}
 	r.keepAlive.Go(r.keepAliveLoop)
 	return r, nil
@@ -55,13 +55,16 @@ type feed struct {
 	consumer jetstream.Consumer
 	name     string
 	own      bool
-	batch    int
-	iter     jetstream.MessagesContext // guarded by receiver.mu after start
+	limit    int           // most messages held and asked for at once
+	held     int           // fetched, not settled; guarded by receiver.mu
+	asked    int           // asked for by requests out, not arrived; guarded by receiver.mu
+	fetching int           // fetch requests out; guarded by receiver.mu
+	room     chan struct{} // signalled when a held message is settled
 }
 
-// receiver is one member of a group: pumps move messages from the
-// consumers' iterators to Receive, and the keep-alive loop reports progress
-// on every message the member holds.
+// receiver is one member of a group: a pull loop per consumer hands
+// messages to Receive, and the keep-alive loop reports progress on every
+// message the member holds.
 type receiver struct {
 	b                *broker
 	topic, group     string
@@ -70,7 +73,7 @@ type receiver struct {
 	feeds            []*feed
 	out              chan *delivery
 	closed           chan struct{}
-	pumps, keepAlive sync.WaitGroup
+	pulls, keepAlive sync.WaitGroup
 	mu               sync.Mutex
 	done             bool
 	held             map[*delivery]struct{} // taken from the server, not settled
@@ -88,99 +91,115 @@ func (r *receiver) Receive(ctx context.Context) (driver.Delivery, error) {
 	}
 }
 
-// pump hands f's messages to Receive until the receiver closes, then takes
-// what f's iterator still buffers so that Close can release it. If the
-// iterator stops by itself (its consumer was deleted), it waits and opens
-// it again.
-func (r *receiver) pump(f *feed) {
-	pause := 100 * time.Millisecond
+// pull fetches f's messages for as long as the receiver is open. Up to
+// two fetch requests are out at once, so that the server always has one
+// to fill while the member works through what the other brought; a new one
+// asks for the room not yet asked for, when that is at least half of f's
+// limit. Close waits for the requests in progress to end rather than
+// abandon them, since the server may have sent messages to them already.
+func (r *receiver) pull(f *feed) {
+	var fetches sync.WaitGroup
+	defer fetches.Wait()
 	for {
-		r.mu.Lock()
-		it := f.iter
-		r.mu.Unlock()
-		m, err := it.Next()
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				r.log.Debug("nats: pull from consumer", "stream", r.stream, "consumer", f.name, "err", err)
-				select {
-				case <-time.After(10 * time.Millisecond): // not a hot loop
-				case <-r.closed:
-				}
-				continue
-			}
-			if r.isDone() || errors.Is(err, jetstream.ErrConnectionClosed) {
-				return
-			}
-			r.log.Warn("nats: consumer stopped delivering; opening it again", "stream", r.stream, "consumer", f.name, "pause", pause)
-			if !r.reopen(f, pause) {
-				return
-			}
-			pause = min(2*pause, 5*time.Second)
-			continue
+		n, ok := r.reserve(f)
+		if !ok {
+			return
 		}
-		pause = 100 * time.Millisecond
-		d := r.track(m, f.own)
-		if d == nil {
-			continue // unreadable metadata: not a JetStream message
-		}
-		select {
-		case r.out <- d:
-		case <-r.closed:
-			// Close releases it with the rest.
-		}
+		fetches.Go(func() { r.fetch(f, n) })
 	}
 }
 
-// reopen waits pause, then looks f's consumer up and opens a new
-// iterator on it, until that works or the receiver closes (false).
-func (r *receiver) reopen(f *feed, pause time.Duration) bool {
+// reserve waits until f may send a fetch request: the receiver is open,
+// fewer than two requests are out, and the room not yet asked for is at
+// least half of f's limit (or all of it). It reserves that room and
+// returns its size, or false once the receiver is closed.
+func (r *receiver) reserve(f *feed) (int, bool) {
 	for {
-		select {
-		case <-time.After(pause):
-		case <-r.closed:
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
-		c, err := r.b.js.Consumer(ctx, r.stream, f.name)
-		cancel()
-		var it jetstream.MessagesContext
-		if err == nil {
-			it, err = c.Messages(jetstream.PullMaxMessages(f.batch))
-		}
-		if err != nil {
-			r.log.Debug("nats: open consumer", "stream", r.stream, "consumer", f.name, "err", err)
-			pause = min(2*pause, 5*time.Second)
-			continue
-		}
 		r.mu.Lock()
 		if r.done {
 			r.mu.Unlock()
-			it.Stop()
-			return false
+			return 0, false
 		}
-		f.iter = it
+		free := f.limit - f.held - f.asked
+		if f.fetching < 2 && free > 0 && (2*free >= f.limit || free == f.limit) {
+			f.asked += free
+			f.fetching++
+			r.mu.Unlock()
+			return free, true
+		}
 		r.mu.Unlock()
-		return true
+		select {
+		case <-f.room:
+		case <-r.closed:
+			return 0, false
+		}
 	}
 }
 
-func (r *receiver) isDone() bool {
+// fetch sends one fetch request for n of f's messages and hands what
+// comes to Receive. Messages that arrive once the receiver closed stay
+// held, for Close to release. After an error (the connection is down, the
+// consumer is gone: deleted, or not back yet after a server restart) it
+// pauses before giving its turn back, so that failing requests do not
+// loop hot.
+func (r *receiver) fetch(f *feed, n int) {
+	got := 0
+	batch, err := f.consumer.Fetch(n, jetstream.FetchMaxWait(pullWait))
+	if err == nil {
+		for m := range batch.Messages() {
+			got++
+			d := r.track(m, f)
+			if d == nil {
+				continue
+			}
+			select {
+			case r.out <- d:
+			case <-r.closed: // held: Close releases it
+			}
+		}
+		err = batch.Error()
+	}
+	if err != nil && !errors.Is(err, natsgo.ErrTimeout) && !errors.Is(err, natsgo.ErrConnectionClosed) {
+		r.log.Debug("nats: fetch", "stream", r.stream, "consumer", f.name, "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), r.b.cfg.RequestTimeout)
+		go func() {
+			select {
+			case <-r.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_ = r.b.link.wait(ctx) // the connection first
+		select {
+		case <-time.After(time.Duration(100+rand.IntN(400)) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		cancel()
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.done
+	f.asked -= n - got
+	f.fetching--
+	r.mu.Unlock()
+	select {
+	case f.room <- struct{}{}:
+	default:
+	}
 }
 
 // track records m as held by this member and returns its delivery.
-func (r *receiver) track(m jetstream.Msg, own bool) *delivery {
+func (r *receiver) track(m jetstream.Msg, f *feed) *delivery {
 	meta, err := m.Metadata()
 	if err != nil {
 		r.log.Error("nats: message without JetStream metadata; left to redeliver", "stream", r.stream, "subject", m.Subject(), "err", err)
 		return nil
 	}
-	d := &delivery{r: r, msg: m, meta: meta, own: own}
+	d := &delivery{r: r, f: f, msg: m, meta: meta}
+	// It was asked for: now it is held.
 	d.attempt = baseAttempt(m.Headers()) + int(meta.NumDelivered) - 1
 	r.mu.Lock()
 	r.held[d] = struct{}{}
+	f.held++
+	f.asked--
 	r.mu.Unlock()
 	return d
 }
@@ -209,9 +228,9 @@ func (r *receiver) keepAliveLoop() {
 	}
 }
 
-// Close implements driver.Subscription: it stops the pulls, takes what the
-// iterators still buffer (or what the server had sent already), and releases
-// every message not settled, as Release does.
+// Close implements driver.Subscription: it stops the pulls, waits for the
+// fetch requests in progress to end (at most pullWait), and releases every
+// message not settled, as Release does.
 func (r *receiver) Close() error {
 	r.mu.Lock()
 	if r.done {
@@ -220,11 +239,8 @@ func (r *receiver) Close() error {
 	}
 	r.done = true
 	close(r.closed)
-	for _, f := range r.feeds {
-		f.iter.Drain()
-	}
 	r.mu.Unlock()
-	r.pumps.Wait()
+	r.pulls.Wait()
 	r.keepAlive.Wait()
 
 	r.mu.Lock()

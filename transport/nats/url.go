@@ -86,7 +86,7 @@ func redactURL(raw string) string {
 var queryParams = []string{
 	"namespace", "replicas", "storage", "max_age", "max_bytes", "max_msgs", "duplicate_window",
 	"ack_wait", "max_ack_pending", "dead_letter_max", "dead_letter_max_bytes", "max_message_bytes",
-	"publish_window", "request_timeout", "connect_timeout", "name", "creds", "nkey", "tls_ca", "tls_cert", "tls_key",
+	"prefetch", "publish_window", "request_timeout", "connect_timeout", "name", "creds", "nkey", "tls_ca", "tls_cert", "tls_key",
 }
 
 // parseURL turns a nats:// or tls:// URL with query parameters into a
@@ -127,6 +127,8 @@ func parseURL(u *url.URL) (Config, error) {
 			c.DeadLetterMaxBytes, err = positiveInt64(v)
 		case "max_message_bytes":
 			c.MaxMessageBytes, err = positiveInt(v)
+		case "prefetch":
+			c.Prefetch, err = positiveInt(v)
 		case "publish_window":
 			c.PublishWindow, err = positiveInt(v)
 		case "request_timeout":
