@@ -15,42 +15,57 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
-// Benchmark shape, the same for both contenders: b.N messages of
-// benchSize bytes, each with an ID (Nats-Msg-Id), published to a file
-// stream with interest retention and one durable pull consumer, at most
-// benchWindow awaiting their acknowledgement at once, consumed with
-// explicit acks. The clock runs from the first publish until the last
-// message was consumed, so both halves are measured together.
+// Benchmark shape, the same for both contenders: n messages of benchSize
+// bytes, each with an ID (Nats-Msg-Id), published to a file stream with
+// interest retention and one durable pull consumer, at most benchWindow
+// awaiting their acknowledgement at once, consumed with explicit acks. The
+// clock runs from the first publish until the last message was consumed,
+// so both halves are measured together; creating streams and consumers is
+// not measured.
 const (
 	benchSize   = 256
 	benchWindow = 1000
-	benchBatch  = 100 // Switchyard: messages per Publish call
-	benchPull   = 500 // raw: pull batch
+	benchBatch  = 100   // Switchyard: messages per Publish call
+	benchPull   = 500   // raw: messages per pull
+	benchRound  = 20000 // ratio: messages per round
 )
 
 // BenchmarkEndToEnd compares the transport, as an application uses it
-// (defaults, but for WithConcurrency), with the raw nats.go jetstream
-// client tuned by hand: asynchronous publishes with a window of
-// benchWindow, a pull consumer fetching benchPull at a time, explicit
-// acks. Run it with, for example:
+// (default settings), with the raw nats.go jetstream client tuned by hand:
+// asynchronous publishes with a window of benchWindow, a pull consumer
+// (Consume) fetching benchPull at a time, explicit acks. Run it with, for
+// example:
 //
 //	go test -run XXX -bench EndToEnd -benchtime 100000x ./transport/nats/
+//
+// The machine's other work makes single runs noisy: the ratio sub-benchmark
+// runs the two alternately, in rounds of benchRound messages, so that they
+// meet the same conditions, and reports Switchyard's rate over the raw
+// client's as "ratio".
 func BenchmarkEndToEnd(b *testing.B) {
 	raw := testURL(b, fmt.Sprintf("publish_window=%d", benchWindow))
 	payload := make([]byte, benchSize)
-	for _, c := range []int{pubsub.DefaultConcurrency, 100} {
-		b.Run(fmt.Sprintf("switchyard/concurrency=%d", c), func(b *testing.B) { benchSwitchyard(b, raw, payload, c) })
+	report := func(b *testing.B, took time.Duration) {
+		b.ReportMetric(float64(b.N)/took.Seconds(), "msgs/s")
 	}
-	b.Run("raw-jetstream", func(b *testing.B) { benchRaw(b, raw, payload) })
+	b.Run("switchyard", func(b *testing.B) { report(b, runSwitchyard(b, raw, payload, b.N)) })
+	b.Run("raw-jetstream", func(b *testing.B) { report(b, runRaw(b, raw, payload, b.N)) })
+	b.Run("ratio", func(b *testing.B) {
+		var sy, rw time.Duration
+		for done := 0; done < b.N; done += benchRound {
+			n := min(benchRound, b.N-done)
+			sy += runSwitchyard(b, raw, payload, n)
+			rw += runRaw(b, raw, payload, n)
+		}
+		b.ReportMetric(float64(b.N)/sy.Seconds(), "switchyard-msgs/s")
+		b.ReportMetric(float64(b.N)/rw.Seconds(), "raw-msgs/s")
+		b.ReportMetric(rw.Seconds()/sy.Seconds(), "ratio")
+	})
 }
 
-func reportRate(b *testing.B, start time.Time) {
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-}
-
-// waitCount waits until n reaches want, failing b after a minute without
+// waitCount waits until n reaches want, failing tb after a minute without
 // progress.
-func waitCount(b *testing.B, n *atomic.Int64, want int64) {
+func waitCount(tb testing.TB, n *atomic.Int64, want int64) {
 	last, lastChange := n.Load(), time.Now()
 	for {
 		cur := n.Load()
@@ -61,33 +76,34 @@ func waitCount(b *testing.B, n *atomic.Int64, want int64) {
 			last, lastChange = cur, time.Now()
 		}
 		if time.Since(lastChange) > time.Minute {
-			b.Fatalf("consumed %d of %d messages; no progress for a minute", cur, want)
+			tb.Fatalf("consumed %d of %d messages; no progress for a minute", cur, want)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
-// benchTopic returns a topic of its own for one run of b.
-func benchTopic(b *testing.B) string { return fmt.Sprintf("bench-%d-%d", b.N, time.Now().UnixNano()) }
+var benchTopics atomic.Int64
 
-// benchSwitchyard publishes with benchWindow/benchBatch goroutines, each
-// sending batches of benchBatch, so at most benchWindow await their
-// acknowledgement.
-func benchSwitchyard(b *testing.B, raw string, payload []byte, concurrency int) {
+// benchTopic returns a topic of its own for one run.
+func benchTopic() string { return fmt.Sprintf("bench-%d", benchTopics.Add(1)) }
+
+// runSwitchyard publishes n messages with benchWindow/benchBatch
+// goroutines, each sending batches of benchBatch (so at most benchWindow
+// await their acknowledgement), to a group that one subscription with
+// default settings consumes, and returns how long that took.
+func runSwitchyard(tb testing.TB, raw string, payload []byte, n int) time.Duration {
 	ctx := context.Background()
-	topic := benchTopic(b)
-	br := openTest(b, raw)
-	require.NoError(b, br.CreateGroup(ctx, topic, "bench"))
+	topic := benchTopic()
+	br := openTest(tb, raw)
+	require.NoError(tb, br.CreateGroup(ctx, topic, "bench"))
 	var consumed atomic.Int64
 	sub, err := br.Subscribe(ctx, topic, "bench", func(context.Context, *pubsub.Message) error {
 		consumed.Add(1)
 		return nil
-	}, pubsub.WithConcurrency(concurrency))
-	require.NoError(b, err)
+	})
+	require.NoError(tb, err)
 	defer sub.Close()
 
-	b.ReportAllocs()
-	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -95,64 +111,62 @@ func benchSwitchyard(b *testing.B, raw string, payload []byte, concurrency int) 
 		wg.Go(func() {
 			for {
 				first := next.Add(benchBatch) - benchBatch
-				if first >= int64(b.N) {
+				if first >= int64(n) {
 					return
 				}
-				n := min(benchBatch, int64(b.N)-first)
-				msgs := make([]*pubsub.Message, n)
+				msgs := make([]*pubsub.Message, min(benchBatch, int64(n)-first))
 				for i := range msgs {
 					msgs[i] = &pubsub.Message{Payload: payload}
 				}
 				if err := br.Publish(ctx, topic, msgs...); err != nil {
-					b.Error(err)
+					tb.Error(err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	waitCount(b, &consumed, int64(b.N))
-	reportRate(b, start)
+	waitCount(tb, &consumed, int64(n))
+	return time.Since(start)
 }
 
-// benchRaw is the same work with the raw client.
-func benchRaw(b *testing.B, raw string, payload []byte) {
+// runRaw is the same work with the raw client.
+func runRaw(tb testing.TB, raw string, payload []byte, n int) time.Duration {
 	ctx := context.Background()
-	ns := mustParse(b, raw).Namespace
-	nc, _ := rawClient(b, raw)
+	ns := mustParse(tb, raw).Namespace
+	nc, _ := rawClient(tb, raw)
 	defer nc.Close()
 	var failed atomic.Int64
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(benchWindow),
 		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { failed.Add(1) }))
-	require.NoError(b, err)
-	topic := benchTopic(b)
+	require.NoError(tb, err)
+	topic := benchTopic()
 	stream, subject := ns+"_"+encode(topic), ns+"."+topic
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: stream, Subjects: []string{subject}, Retention: jetstream.InterestPolicy, Storage: jetstream.FileStorage,
 	})
-	require.NoError(b, err)
+	require.NoError(tb, err)
+	defer func() { _ = js.DeleteStream(ctx, stream) }()
 	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverNewPolicy,
 		FilterSubject: subject, MaxAckPending: 10000,
 	})
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	var consumed atomic.Int64
 	cc, err := c.Consume(func(m jetstream.Msg) {
 		_ = m.Ack()
 		consumed.Add(1)
 	}, jetstream.PullMaxMessages(benchPull))
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	defer cc.Stop()
 
-	b.ReportAllocs()
-	b.ResetTimer()
 	start := time.Now()
-	for range b.N {
+	for range n {
 		_, err := js.PublishAsync(subject, payload, jetstream.WithMsgID(pubsub.NewID()), jetstream.WithStallWait(time.Minute))
-		require.NoError(b, err)
+		require.NoError(tb, err)
 	}
 	<-js.PublishAsyncComplete()
-	require.Zero(b, failed.Load(), "publishes not acknowledged")
-	waitCount(b, &consumed, int64(b.N))
-	reportRate(b, start)
+	require.Zero(tb, failed.Load(), "publishes not acknowledged")
+	waitCount(tb, &consumed, int64(n))
+	return time.Since(start)
 }

@@ -60,7 +60,7 @@ func (b *broker) deadLetters(ctx context.Context, topic, group string, limit int
 			if err != nil {
 				return err
 			}
-			dl := decodeMessage(m.Header, m.Data, fmt.Sprintf("%s:%d", m.Subject, m.Sequence))
+			dl := decodeMessage(m.Header, m.Data, func() string { return fmt.Sprintf("%s:%d", m.Subject, m.Sequence) })
 			out = append(out, deadLetter{seq: m.Sequence, msg: dl})
 			seq = m.Sequence + 1
 		}

@@ -26,7 +26,7 @@ type delivery struct {
 // Message implements driver.Delivery: a new copy on each call, with
 // Attempt set from the delivery count.
 func (d *delivery) Message() *driver.Message {
-	m := decodeMessage(d.msg.Headers(), d.msg.Data(), d.fallbackID())
+	m := decodeMessage(d.msg.Headers(), d.msg.Data(), d.fallbackID)
 	m.Attempt = d.attempt
 	return m
 }

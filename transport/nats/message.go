@@ -179,10 +179,10 @@ func encodeCopy(subject string, m *driver.Message, msgID string, attempt int) *n
 }
 
 // decodeMessage returns the message that NATS message headers h and
-// payload data carry, with a copy of data. fallbackID is its ID when the
-// headers carry none (a message from another client).
-func decodeMessage(h natsgo.Header, data []byte, fallbackID string) *driver.Message {
-	m := &driver.Message{ID: fallbackID}
+// payload data carry, with a copy of data. fallbackID gives its ID when
+// the headers carry none (a message from another client).
+func decodeMessage(h natsgo.Header, data []byte, fallbackID func() string) *driver.Message {
+	m := &driver.Message{}
 	if len(data) > 0 {
 		m.Payload = append([]byte(nil), data...)
 	}
@@ -190,6 +190,8 @@ func decodeMessage(h natsgo.Header, data []byte, fallbackID string) *driver.Mess
 		m.ID = decodeValue(v)
 	} else if v := first(h, HeaderMsgID); v != "" {
 		m.ID = decodeValue(v)
+	} else {
+		m.ID = fallbackID()
 	}
 	m.Key = decodeValue(first(h, HeaderKey))
 	for k, vs := range h {
@@ -207,8 +209,10 @@ func decodeMessage(h natsgo.Header, data []byte, fallbackID string) *driver.Mess
 // baseAttempt returns the attempt a copy's first delivery has
 // (x-switchyard-attempt), or 1.
 func baseAttempt(h natsgo.Header) int {
-	if n, err := strconv.Atoi(first(h, HeaderAttempt)); err == nil && n > 0 {
-		return n
+	if v := first(h, HeaderAttempt); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			return n
+		}
 	}
 	return 1
 }

@@ -31,7 +31,7 @@ func TestHeaderValuesSurviveTheWire(t *testing.T) {
 	raw := wire(t, nm)
 	h, err := natsgo.DecodeHeadersMsg(raw)
 	require.NoError(t, err)
-	got := decodeMessage(h, nm.Data, "fallback")
+	got := decodeMessage(h, nm.Data, func() string { return "fallback" })
 	assert.Equal(t, m.ID, got.ID)
 	assert.Equal(t, m.Key, got.Key)
 	assert.Equal(t, md, got.Metadata)
@@ -71,11 +71,11 @@ func TestCopiesCarryIDAndAttempt(t *testing.T) {
 	assert.Equal(t, "id-1", nm.Header.Get(HeaderID))
 	assert.Equal(t, "3", nm.Header.Get(HeaderAttempt))
 	assert.Equal(t, 3, baseAttempt(nm.Header))
-	got := decodeMessage(nm.Header, nil, "fallback")
+	got := decodeMessage(nm.Header, nil, func() string { return "fallback" })
 	assert.Equal(t, "id-1", got.ID)
 	assert.Equal(t, map[string]string{"a": "1"}, got.Metadata, "reserved headers are not metadata")
 	assert.Equal(t, 1, baseAttempt(natsgo.Header{}))
-	assert.Equal(t, "fallback", decodeMessage(natsgo.Header{"x": {"y"}}, nil, "fallback").ID)
+	assert.Equal(t, "fallback", decodeMessage(natsgo.Header{"x": {"y"}}, nil, func() string { return "fallback" }).ID)
 }
 
 func TestCheckMessage(t *testing.T) {

@@ -13,10 +13,6 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub/driver"
 )
 
-// stallWait is how long one asynchronous publish waits for room in the
-// publish window before the broker checks its context and tries again.
-const stallWait = 250 * time.Millisecond
-
 // SendBatch implements driver.Broker. It creates the topic's stream on
 // first use, publishes every message asynchronously (pipelined within the
 // broker's publish window) and waits for each acknowledgement, so it
@@ -115,7 +111,7 @@ func (b *broker) publishAsync(ctx context.Context, topic string, out []*natsgo.M
 	}
 	for j, i := range pending {
 		for {
-			f, err := b.js.PublishMsgAsync(out[i], jetstream.WithStallWait(stallWait))
+			f, err := b.js.PublishMsgAsync(out[i]) // waits up to 200ms for room in the window
 			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
 				continue // the window is full: wait for room
 			}

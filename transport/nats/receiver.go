@@ -35,7 +35,7 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 	}
 	r := &receiver{
 		b: b, topic: topic, group: group, stream: g.stream, log: cfg.Logger,
-		out:    make(chan *delivery),
+		out:    make(chan *delivery, max(2*cfg.Concurrency, b.cfg.Prefetch)+cfg.Concurrency),
 		closed: make(chan struct{}),
 		held:   map[*delivery]struct{}{},
 		feeds: []*feed{
@@ -121,7 +121,7 @@ func (r *receiver) reserve(f *feed) (int, bool) {
 			return 0, false
 		}
 		free := f.limit - f.held - f.asked
-		if f.fetching < 2 && free > 0 && (2*free >= f.limit || free == f.limit) {
+		if f.fetching < 1 && free > 0 && (2*free >= f.limit || free == f.limit) {
 			f.asked += free
 			f.fetching++
 			r.mu.Unlock()
