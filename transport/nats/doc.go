@@ -142,7 +142,7 @@
 // fails at once. Publish never reports success without an acknowledgement.
 //
 // Each subscription pulls from its group's two consumers with one-shot
-// fetch requests, two at a time per consumer, each waiting up to a second
+// fetch requests, one at a time per consumer, each waiting up to a second
 // for messages, and holds at most prefetch of the topic's messages
 // (fetched and not settled; at least twice its concurrency) and its
 // concurrency of the group's own. Nothing else is held on the client: a

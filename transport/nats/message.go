@@ -153,13 +153,24 @@ func headerLine(k, v string) int { return len(k) + len(": \r\n") + len(encodeVal
 // Nats-Msg-Id, key and metadata in headers, payload as data. m's payload is
 // shared, not copied.
 func encodeMessage(subject string, m *driver.Message) *natsgo.Msg {
-	h := make(natsgo.Header, len(m.Metadata)+2)
-	for k, v := range m.Metadata {
-		h[k] = []string{encodeValue(v)}
-	}
-	h[HeaderMsgID] = []string{encodeValue(m.ID)}
+	n := len(m.Metadata) + 1
 	if m.Key != "" {
-		h[HeaderKey] = []string{encodeValue(m.Key)}
+		n++
+	}
+	// One backing array for every value, each header a one-element slice
+	// of it.
+	vals := make([]string, 0, n)
+	one := func(v string) []string {
+		vals = append(vals, encodeValue(v))
+		return vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	h := make(natsgo.Header, n)
+	for k, v := range m.Metadata {
+		h[k] = one(v)
+	}
+	h[HeaderMsgID] = one(m.ID)
+	if m.Key != "" {
+		h[HeaderKey] = one(m.Key)
 	}
 	return &natsgo.Msg{Subject: subject, Header: h, Data: m.Payload}
 }
