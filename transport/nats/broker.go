@@ -54,6 +54,8 @@ type broker struct {
 	names names
 	// maxBytes is the size limit that CheckMessage applies.
 	maxBytes int
+	// acks routes asynchronous publish outcomes to SendBatch calls.
+	acks acks
 
 	streams sync.Map    // topic → struct{}: streams known to exist
 	dlReady atomic.Bool // the dead-letter stream is known to exist
@@ -75,7 +77,9 @@ func open(ctx context.Context, cfg Config, log *slog.Logger) (*broker, error) {
 	}
 	b.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.PublishWindow),
-		jetstream.WithPublishAsyncTimeout(attemptTimeout))
+		jetstream.WithPublishAsyncTimeout(attemptTimeout),
+		jetstream.WithPublishAsyncAckHandler(b.acks.onAck),
+		jetstream.WithPublishAsyncErrHandler(b.acks.onErr))
 	if err != nil {
 		return fail(fmt.Errorf("nats: %w", err))
 	}

@@ -93,7 +93,6 @@ func (b *broker) SendBatch(ctx context.Context, topic string, msgs []*driver.Mes
 // refused for good to failed (with the first such error), and returns the
 // last error seen.
 func (b *broker) publishAsync(ctx context.Context, topic string, out []*natsgo.Msg, pending, failed []int, firstErr, lastErr error) (retry, failedOut []int, firstOut, lastOut error) {
-	futures := make([]jetstream.PubAckFuture, len(pending))
 	settle := func(i int, err error) {
 		lastErr = err
 		switch {
@@ -109,30 +108,50 @@ func (b *broker) publishAsync(ctx context.Context, topic string, out []*natsgo.M
 			}
 		}
 	}
-	for j, i := range pending {
+	w := newBatchWait(len(out))
+	w.left++ // held until every message is sent, so done cannot close early
+	sent := make([]bool, len(out))
+	for _, i := range pending {
+		b.acks.expect(out[i], w, i)
 		for {
-			f, err := b.js.PublishMsgAsync(out[i]) // waits up to 200ms for room in the window
+			_, err := b.js.PublishMsgAsync(out[i]) // waits up to 200ms for room in the window
 			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
 				continue // the window is full: wait for room
 			}
-			if err != nil {
+			if err != nil && b.acks.forget(out[i]) {
+				w.mu.Lock()
+				w.left--
+				w.mu.Unlock()
 				settle(i, err)
+			} else {
+				sent[i] = true
 			}
-			futures[j] = f
 			break
 		}
 	}
-	for j, i := range pending {
-		f := futures[j]
-		if f == nil {
+	w.mu.Lock()
+	w.left--
+	if w.left == 0 {
+		close(w.done)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	}
+	for _, i := range pending {
+		if !sent[i] {
 			continue
 		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			settle(i, err)
-		case <-ctx.Done():
+		if b.acks.forget(out[i]) { // no answer before ctx ended
 			retry = append(retry, i)
+			continue
+		}
+		w.mu.Lock()
+		err := w.errs[i]
+		w.mu.Unlock()
+		if err != nil {
+			settle(i, err)
 		}
 	}
 	return retry, failed, firstErr, lastErr

@@ -40,7 +40,7 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 		held:   map[*delivery]struct{}{},
 		feeds: []*feed{
 			{consumer: g.main, name: consumerName(group), limit: max(2*cfg.Concurrency, b.cfg.Prefetch), room: make(chan struct{}, 1)},
-			{consumer: g.own, name: ownConsumerName(group), own: true, limit: cfg.Concurrency, room: make(chan struct{}, 1)},
+			{consumer: g.own, name: ownConsumerName(group), limit: cfg.Concurrency, room: make(chan struct{}, 1)},
 		},
 	}
 	for _, f := range r.feeds {
@@ -54,7 +54,6 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 type feed struct {
 	consumer jetstream.Consumer
 	name     string
-	own      bool
 	limit    int           // most messages held and asked for at once
 	held     int           // fetched, not settled; guarded by receiver.mu
 	asked    int           // asked for by requests out, not arrived; guarded by receiver.mu
