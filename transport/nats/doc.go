@@ -142,8 +142,8 @@
 // fails at once. Publish never reports success without an acknowledgement.
 //
 // Each subscription pulls from its group's two consumers with one-shot
-// fetch requests, one at a time per consumer, each waiting up to a second
-// for messages, and holds at most prefetch of the topic's messages
+// fetch requests, one at a time per consumer, each waiting up to half a
+// second for messages, and holds at most prefetch of the topic's messages
 // (fetched and not settled; at least twice its concurrency) and its
 // concurrency of the group's own. Nothing else is held on the client: a
 // group with a million messages waiting costs the client its prefetch.
@@ -184,7 +184,8 @@
 //     so the message is delivered twice.
 //
 // Subscription.Close stops fetching, waits for the requests in progress
-// (at most a second), and hands back what it holds as above. The
+// to end (at most half a second: the server may be sending messages to
+// them), and hands back what it holds as above. The
 // portable layer never hands a handler a message with Attempt above
 // WithMaxAttempts.
 //

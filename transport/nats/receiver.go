@@ -21,7 +21,7 @@ import (
 // (The jetstream package's Messages iterator, which keeps requests
 // outstanding on one inbox, stalls for its heartbeat interval now and then
 // on NATS Server 2.9.)
-const pullWait = time.Second
+const pullWait = 500 * time.Millisecond
 
 // Subscribe implements driver.Broker: it creates the group if it does not
 // exist (retrying transient errors within ctx and RequestTimeout) and pulls
