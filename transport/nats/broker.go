@@ -57,8 +57,12 @@ type broker struct {
 	// acks routes asynchronous publish outcomes to SendBatch calls.
 	acks acks
 
-	streams sync.Map    // topic → struct{}: streams known to exist
-	dlReady atomic.Bool // the dead-letter stream is known to exist
+	streams sync.Map // topic → jetstream.RetentionPolicy of its stream, known to exist
+	// retention is the retention of the topic streams the broker creates:
+	// interest, or limits (with the janitor) on NATS Server 2.9.
+	retention   jetstream.RetentionPolicy
+	janitorDone chan struct{}
+	dlReady     atomic.Bool // the dead-letter stream is known to exist
 
 	closeOnce sync.Once
 }
@@ -103,6 +107,14 @@ func open(ctx context.Context, cfg Config, log *slog.Logger) (*broker, error) {
 	if b.maxBytes <= 0 {
 		return fail(fmt.Errorf("nats: the server's max_payload %d leaves no room for messages (HeaderRoom %d)", nc.MaxPayload(), HeaderRoom))
 	}
+	b.retention = jetstream.InterestPolicy
+	if !interestRetentionSafe(nc.ConnectedServerVersion()) {
+		b.retention = jetstream.LimitsPolicy
+		log.Warn("nats: NATS Server before 2.10 loses unacknowledged messages of interest-retention streams when it restarts; new topic streams use limits retention, and this broker purges what every group settled every few seconds; upgrade the server",
+			"server_version", nc.ConnectedServerVersion())
+	}
+	b.janitorDone = make(chan struct{})
+	go b.janitor(b.janitorDone)
 	return b, nil
 }
 
@@ -182,6 +194,7 @@ func (b *broker) Close() error {
 				err = fmt.Errorf("nats: flush before close: %w", ferr)
 			}
 		}
+		close(b.janitorDone)
 		b.nc.Close()
 		b.link.close()
 	})

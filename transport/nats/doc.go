@@ -65,8 +65,14 @@
 //     Streams use interest retention: a message is kept until every group
 //     of the topic settled it, and a topic with no group keeps nothing (as
 //     with RabbitMQ, create groups before publishing, with CreateGroup).
-//     Discard policy "new": a full stream refuses messages, it does not drop
-//     old ones.
+//     On NATS Server 2.9, whose interest retention loses unacknowledged
+//     messages when the server restarts, the broker creates streams with
+//     limits retention instead and purges, every five seconds, the
+//     messages below the lowest sequence any consumer of the stream still
+//     needs (its ack floor, when it has messages pending or
+//     unacknowledged): the same effect, in steps; a message waiting out a
+//     long retry delays the purging of those after it. Discard policy
+//     "new": a full stream refuses messages, it does not drop old ones.
 //   - A group G of T is a durable pull consumer named <G encoded> in T's
 //     stream, filtering NS.T, delivering what is published after its
 //     creation, with explicit acks, AckWait ack_wait, unlimited deliveries
@@ -207,16 +213,20 @@
 // the consumers are back. Open fails with an error naming the servers if
 // none answers within connect_timeout, or if JetStream is not enabled.
 //
-// NATS Server 2.9 (before 2.10) has two bugs the transport works around:
-// its pull consumers sometimes lose a request sent on an inbox that earlier
-// requests used (the jetstream package's Messages and Consume do that), so
+// NATS Server 2.9 (before 2.10) has three bugs the transport works around:
+// interest-retention streams lose the messages not acknowledged yet when
+// the server restarts (a plain nats.go client loses them too; 2.10.29
+// does not), hence limits retention and the broker's purging there (see
+// Topic mapping; the broker logs a warning when it connects to such a
+// server); its pull consumers sometimes lose a request sent on an inbox
+// that earlier requests used (the jetstream package's Messages and Consume do that), so
 // the transport sends each fetch on an inbox of its own; and a
 // redelivery that meets only requests of members that have gone is
 // delivered as a new message, with delivery count 1 (its Attempt starts
 // again), which the transport avoids for hand-backs by publishing copies
 // instead of sending a negative acknowledgement, and by letting each fetch
 // request end (rather than abandoning it) when a subscription closes. A
-// retry's redelivery can still meet the second bug right after a member
+// retry's redelivery can still meet the third bug right after a member
 // crashed with a request out; use NATS Server 2.10 or later.
 //
 // # Errors

@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -22,7 +21,7 @@ func (b *broker) topicStreamConfig(topic string) jetstream.StreamConfig {
 		Name:        b.names.stream(topic),
 		Description: "Switchyard topic " + topic,
 		Subjects:    []string{b.names.topicSubject(topic), b.names.groupSubjects(topic)},
-		Retention:   jetstream.InterestPolicy,
+		Retention:   b.retention,
 		Discard:     jetstream.DiscardNew,
 		MaxAge:      b.cfg.MaxAge,
 		MaxBytes:    orUnlimited(b.cfg.MaxBytes),
@@ -86,29 +85,34 @@ func (b *broker) groupConsumerConfigs(topic, group string) (main, own jetstream.
 // ensureStream makes sure topic's stream exists, creating it with the
 // broker's settings if not; an existing stream is used as it is. It is
 // remembered, so that later calls do no I/O; forget undoes that.
-// It does not retry: callers run it inside broker.retry.
+// It remembers the stream's retention, for the janitor. It does not
+// retry: callers run it inside broker.retry.
 func (b *broker) ensureStream(ctx context.Context, topic string) error {
 	if _, ok := b.streams.Load(topic); ok {
 		return nil
 	}
-	if err := b.createStream(ctx, b.topicStreamConfig(topic)); err != nil {
+	retention, err := b.createStream(ctx, b.topicStreamConfig(topic))
+	if err != nil {
 		return fmt.Errorf("create stream %s of topic %s: %w", b.names.stream(topic), topic, err)
 	}
-	b.streams.Store(topic, struct{}{})
+	b.streams.Store(topic, retention)
 	return nil
 }
 
 // createStream creates the stream of cfg unless a stream of that name
-// exists.
-func (b *broker) createStream(ctx context.Context, cfg jetstream.StreamConfig) error {
-	_, err := b.js.Stream(ctx, cfg.Name)
+// exists, and returns the stream's retention.
+func (b *broker) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.RetentionPolicy, error) {
+	s, err := b.js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = b.js.CreateStream(ctx, cfg)
+		s, err = b.js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil // created meanwhile by another client
+			s, err = b.js.Stream(ctx, cfg.Name) // created meanwhile by another client
 		}
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return s.CachedInfo().Config.Retention, nil
 }
 
 // ensureDeadLetterStream makes sure the namespace's dead-letter stream
@@ -117,7 +121,7 @@ func (b *broker) ensureDeadLetterStream(ctx context.Context) error {
 	if b.dlReady.Load() {
 		return nil
 	}
-	if err := b.createStream(ctx, b.deadLetterStreamConfig()); err != nil {
+	if _, err := b.createStream(ctx, b.deadLetterStreamConfig()); err != nil {
 		return err
 	}
 	b.dlReady.Store(true)
@@ -186,30 +190,8 @@ func (b *broker) existingGroup(ctx context.Context, topic, groupName string) err
 	})
 }
 
-// purgeResponse is the answer to a stream purge request.
-type purgeResponse struct {
-	Success bool                `json:"success"`
-	Purged  int                 `json:"purged"`
-	Error   *jetstream.APIError `json:"error"`
-}
-
 // purge removes the messages of subject from stream and returns how many
-// it removed. (jetstream.Stream.Purge does not tell.)
+// it removed.
 func (b *broker) purge(ctx context.Context, stream, subject string) (int, error) {
-	req, err := json.Marshal(jetstream.StreamPurgeRequest{Subject: subject})
-	if err != nil {
-		return 0, err
-	}
-	msg, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+stream, req)
-	if err != nil {
-		return 0, err
-	}
-	var resp purgeResponse
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, fmt.Errorf("nats: purge %s of stream %s: bad answer: %w", subject, stream, err)
-	}
-	if resp.Error != nil {
-		return 0, resp.Error
-	}
-	return resp.Purged, nil
+	return b.purgeRequest(ctx, stream, jetstream.StreamPurgeRequest{Subject: subject})
 }
