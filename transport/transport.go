@@ -4,6 +4,7 @@
 //	mem://[NAME]                  in-process broker (package memory)
 //	amqp://USER:PASS@HOST:PORT/VHOST, amqps://...  RabbitMQ (package rabbitmq)
 //	gcppubsub://PROJECT           Google Cloud Pub/Sub (package gcppubsub)
+//	nats://HOST:PORT[,HOST...], tls://...  NATS JetStream (package nats)
 //
 // Each transport's package documents its query parameters. This package is
 // the only one that knows every scheme; there is no registration.
@@ -21,6 +22,7 @@ import (
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport/gcppubsub"
 	"github.com/switchyard-go/switchyard/transport/memory"
+	"github.com/switchyard-go/switchyard/transport/nats"
 	"github.com/switchyard-go/switchyard/transport/rabbitmq"
 )
 
@@ -40,6 +42,8 @@ var openers = map[string]func(ctx context.Context, u *url.URL, opts ...pubsub.Br
 	"amqp":      rabbitmq.OpenURL,
 	"amqps":     rabbitmq.OpenURL,
 	"gcppubsub": gcppubsub.OpenURL,
+	"nats":      nats.OpenURL,
+	"tls":       nats.OpenURL,
 }
 
 // Schemes returns the URL schemes Open accepts, sorted.

@@ -2,12 +2,15 @@ package transport_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/brokertest"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport"
 )
@@ -52,13 +55,33 @@ func TestOpenMemorySharesHubPerURL(t *testing.T) {
 }
 
 func TestSchemes(t *testing.T) {
-	assert.Equal(t, []string{"amqp", "amqps", "gcppubsub", "mem"}, transport.Schemes())
+	assert.Equal(t, []string{"amqp", "amqps", "gcppubsub", "mem", "nats", "tls"}, transport.Schemes())
 }
 
 func TestOpenTransportErrorIsNilInterface(t *testing.T) {
 	b, err := transport.Open(context.Background(), "mem://x?bogus=1")
 	require.Error(t, err)
 	assert.True(t, b == nil, "a failed Open returns a nil interface, not a typed nil")
+}
+
+func TestOpenNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := transport.Open(ctx, "nats://alice:s3cret@127.0.0.1:1?connect_timeout=2s")
+	require.Error(t, err)
+	assert.True(t, b == nil)
+	assert.Contains(t, err.Error(), "127.0.0.1:1")
+	assert.NotContains(t, err.Error(), "s3cret")
+
+	raw := os.Getenv("SWITCHYARD_NATS_URL")
+	if raw == "" {
+		raw = "nats://127.0.0.1:4222"
+	}
+	brokertest.Reachable(t, strings.TrimPrefix(strings.SplitN(raw, "?", 2)[0], "nats://"), "NATS", "start nats-server -js or set SWITCHYARD_NATS_URL")
+	b, err = transport.Open(ctx, raw+"?namespace=sytestopen")
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.(pubsub.Pinger).Ping(ctx))
 }
 
 func TestOpenUnreachableRabbitMQNamesHostNotPassword(t *testing.T) {
