@@ -249,10 +249,11 @@ func (g *grpcAPI) StartExport(ctx context.Context, req *exportpb.ExportRequest) 
 
 // GetExportStatus returns the stored status.
 func (g *grpcAPI) GetExportStatus(ctx context.Context, t *exportpb.ExportTicket) (*exportpb.ExportStatus, error) {
-	if _, err := g.ticket(ctx, t); err != nil {
+	e, err := g.ticket(ctx, t)
+	if err != nil {
 		return nil, err
 	}
-	st, err := g.api.storedStatus(ctx, t.GetRid(), g.base)
+	st, err := g.api.liveStatus(ctx, e, g.base)
 	if err != nil {
 		return nil, rpcError(ctx, err)
 	}
@@ -266,12 +267,13 @@ func (g *grpcAPI) WatchExport(t *exportpb.ExportTicket, stream exportpb.ExportSe
 	if g.api.watch == nil {
 		return status.Error(codes.Unimplemented, "live status needs a broker subscription; poll GetExportStatus")
 	}
-	if _, err := g.ticket(ctx, t); err != nil {
+	e, err := g.ticket(ctx, t)
+	if err != nil {
 		return err
 	}
-	err := g.api.watch.follow(ctx, t.GetRid(), func() (events.ExportStatus, error) {
-		return g.api.storedStatus(ctx, t.GetRid(), g.base)
-	}, func(st events.ExportStatus) error {
+	err = g.api.watch.follow(ctx, t.GetRid(), func() (liveStatus, error) {
+		return g.api.liveStatus(ctx, e, g.base)
+	}, func(st liveStatus) error {
 		return stream.Send(toProto(st))
 	}, 0, nil)
 	switch {
@@ -332,6 +334,6 @@ var states = map[string]exportpb.State{
 	events.StatusFailed:    exportpb.State_STATE_FAILED,
 }
 
-func toProto(st events.ExportStatus) *exportpb.ExportStatus {
-	return &exportpb.ExportStatus{Rid: st.RID, State: states[st.Status], Progress: st.Progress, DownloadUrl: st.URL, Error: st.Error}
+func toProto(st liveStatus) *exportpb.ExportStatus {
+	return &exportpb.ExportStatus{Rid: st.RID, State: states[st.Status], Progress: st.Progress, DownloadUrl: st.URL, Error: st.Error, Total: st.Total}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/txstore"
 )
 
 // extraRoutes adds the routes of the gRPC-era additions: the export's live
@@ -50,9 +51,9 @@ func (s *api) statusEvents(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 
 	ctx, base := r.Context(), s.baseURL(r)
-	err := s.watch.follow(ctx, e.RID, func() (events.ExportStatus, error) {
-		return s.storedStatus(ctx, e.RID, base)
-	}, func(st events.ExportStatus) error {
+	err := s.watch.follow(ctx, e.RID, func() (liveStatus, error) {
+		return s.liveStatus(ctx, e, base)
+	}, func(st liveStatus) error {
 		b, err := json.Marshal(st)
 		if err != nil {
 			return err
@@ -84,4 +85,22 @@ func (s *api) storedStatus(ctx context.Context, rid, base string) (events.Export
 		st.URL = base + "/api/Export/Download?RID=" + url.QueryEscape(e.RID)
 	}
 	return st, nil
+}
+
+// liveStatus is storedStatus of e, read again, with the rows its range
+// holds.
+func (s *api) liveStatus(ctx context.Context, e txstore.Export, base string) (liveStatus, error) {
+	st, err := s.storedStatus(ctx, e.RID, base)
+	if err != nil {
+		return liveStatus{}, err
+	}
+	from, to, err := txstore.ParseDateRange(e.StartDate, e.EndDate)
+	if err != nil {
+		return liveStatus{ExportStatus: st}, nil
+	}
+	total, err := s.Store.CountTransactionsBetween(ctx, from, to)
+	if err != nil {
+		return liveStatus{}, err
+	}
+	return liveStatus{ExportStatus: st, Total: total}, nil
 }

@@ -46,7 +46,7 @@ func startWatcher(ctx context.Context, sub pubsub.Subscriber, ns events.Namespac
 	opts := []pubsub.SubscribeOption{pubsub.WithLogger(log), pubsub.WithMaxAttempts(1)}
 	progress := ns.ExportProgress()
 	s, err := progress.Subscribe(sctx, sub, w.group, func(_ context.Context, p events.ExportProgress, _ *pubsub.Message) error {
-		w.publish(events.ExportStatus{RID: p.RID, Status: p.Status, Progress: p.Rows})
+		w.publish(liveStatus{ExportStatus: events.ExportStatus{RID: p.RID, Status: p.Status, Progress: p.Rows}})
 		return nil
 	}, opts...)
 	if err != nil {
@@ -55,7 +55,7 @@ func startWatcher(ctx context.Context, sub pubsub.Subscriber, ns events.Namespac
 	w.add(s, progress.Name())
 	for _, topic := range []pubsub.Topic[events.ExportFinished]{ns.ExportCompleted(), ns.ExportFailed()} {
 		s, err := topic.Subscribe(sctx, sub, w.group, func(_ context.Context, f events.ExportFinished, _ *pubsub.Message) error {
-			w.publish(events.ExportStatus{RID: f.RID, Status: f.Status, Progress: f.Rows, URL: f.URL, Error: f.Error})
+			w.publish(liveStatus{ExportStatus: events.ExportStatus{RID: f.RID, Status: f.Status, Progress: f.Rows, URL: f.URL, Error: f.Error}})
 			return nil
 		}, opts...)
 		if err != nil {
@@ -103,7 +103,7 @@ func (w *watcher) close() error {
 }
 
 // publish hands st to the watches of its RID.
-func (w *watcher) publish(st events.ExportStatus) {
+func (w *watcher) publish(st liveStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for x := range w.watches[st.RID] {
@@ -139,7 +139,7 @@ func (w *watcher) watch(rid string) *watch {
 //
 // When beat is not nil it is called after every idle heartbeat interval (a
 // keep-alive for streams through proxies); its error ends the watch too.
-func (w *watcher) follow(ctx context.Context, rid string, stored func() (events.ExportStatus, error), send func(events.ExportStatus) error, heartbeat time.Duration, beat func() error) error {
+func (w *watcher) follow(ctx context.Context, rid string, stored func() (liveStatus, error), send func(liveStatus) error, heartbeat time.Duration, beat func() error) error {
 	var tick <-chan time.Time
 	if beat != nil && heartbeat > 0 {
 		t := time.NewTicker(heartbeat)
@@ -153,7 +153,7 @@ func (w *watcher) follow(ctx context.Context, rid string, stored func() (events.
 		return err
 	}
 	x.update(st)
-	var last events.ExportStatus
+	var last liveStatus
 	for {
 		cur := x.current()
 		if cur != last {
@@ -191,35 +191,44 @@ func final(status string) bool {
 // since events may arrive out of order or twice.
 type watch struct {
 	mu      sync.Mutex
-	st      events.ExportStatus
+	st      liveStatus
 	changed chan struct{} // capacity 1: a wake-up, not a queue
 	stop    func()
 }
 
-func (x *watch) update(st events.ExportStatus) {
+func (x *watch) update(st liveStatus) {
 	x.mu.Lock()
 	cur := x.st
+	next := cur
 	switch {
-	case cur.RID != "" && final(cur.Status):
-		x.mu.Unlock()
-		return
-	case final(st.Status), cur.RID == "":
-		x.st = st
+	case cur.RID == "", final(st.Status) && !final(cur.Status):
+		next = st
+	case final(cur.Status):
+		// final: only Total may still arrive, with the stored status
 	case st.Status == events.StatusRunning && (cur.Status != events.StatusRunning || st.Progress > cur.Progress):
-		x.st.Status, x.st.Progress = st.Status, st.Progress
-	default:
-		x.mu.Unlock()
-		return
+		next.Status, next.Progress = st.Status, st.Progress
 	}
+	next.Total = max(cur.Total, st.Total) // events do not carry it
+	x.st = next
 	x.mu.Unlock()
-	select {
-	case x.changed <- struct{}{}:
-	default:
+	if next != cur {
+		select {
+		case x.changed <- struct{}{}:
+		default:
+		}
 	}
 }
 
-func (x *watch) current() events.ExportStatus {
+func (x *watch) current() liveStatus {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.st
+}
+
+// liveStatus is an export's status as the watches send it: the status of
+// GET /api/Export/Status and Total, the rows the export will hold, counted
+// when the watch started (0 when unknown).
+type liveStatus struct {
+	events.ExportStatus
+	Total int64 `json:"Total,omitempty"`
 }

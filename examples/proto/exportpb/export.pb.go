@@ -258,7 +258,11 @@ type ExportStatus struct {
 	// download_url downloads the file over HTTP once completed.
 	DownloadUrl string `protobuf:"bytes,4,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
 	// error says why the export failed.
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// total is the number of rows the export will hold, counted in the
+	// database when the watch started (WatchExport and GetExportStatus; 0
+	// when unknown).
+	Total         int64 `protobuf:"varint,6,opt,name=total,proto3" json:"total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +332,13 @@ func (x *ExportStatus) GetError() string {
 	return ""
 }
 
+func (x *ExportStatus) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_export_proto protoreflect.FileDescriptor
 
 const file_export_proto_rawDesc = "" +
@@ -342,13 +353,14 @@ const file_export_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x03R\x04rows\" \n" +
 	"\fExportTicket\x12\x10\n" +
-	"\x03rid\x18\x01 \x01(\tR\x03rid\"\xb1\x01\n" +
+	"\x03rid\x18\x01 \x01(\tR\x03rid\"\xc7\x01\n" +
 	"\fExportStatus\x12\x10\n" +
 	"\x03rid\x18\x01 \x01(\tR\x03rid\x12:\n" +
 	"\x05state\x18\x02 \x01(\x0e2$.switchyard.examples.export.v1.StateR\x05state\x12\x1a\n" +
 	"\bprogress\x18\x03 \x01(\x03R\bprogress\x12!\n" +
 	"\fdownload_url\x18\x04 \x01(\tR\vdownloadUrl\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error*k\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x14\n" +
+	"\x05total\x18\x06 \x01(\x03R\x05total*k\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_PENDING\x10\x01\x12\x11\n" +
