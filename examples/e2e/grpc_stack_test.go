@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -96,7 +96,9 @@ func startAuth(t *testing.T, e *env, tp trace.TracerProvider) (string, func()) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- auth.Run(ctx, auth.Deps{Policy: auth.DemoPolicy(), Listener: ln, TracerProvider: tp, Logger: e.log}) }()
+	go func() {
+		done <- auth.Run(ctx, auth.Deps{Policy: auth.DemoPolicy(), Listener: ln, TracerProvider: tp, Logger: e.log})
+	}()
 	stopped := false
 	stop := func() {
 		if stopped {
