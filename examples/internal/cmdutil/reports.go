@@ -39,4 +39,3 @@ func (c *Common) newReporter(log *slog.Logger) *reports.Reporter {
 // (events.DeliveryReport) for the console: REPORT_DELIVERIES unset or not
 // "false".
 func Reporting() bool { return os.Getenv("REPORT_DELIVERIES") != "false" }
-
