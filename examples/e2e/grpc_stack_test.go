@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,6 +89,8 @@ type grpcConfig struct {
 	authTimeout time.Duration
 	// tp makes the gRPC spans (nil: the global TracerProvider).
 	tp trace.TracerProvider
+	// workerFiles wraps the exporters' storage.
+	workerFiles func(storage.Storage) storage.Storage
 }
 
 // startAuth runs the auth service on a loopback listener until t ends and
@@ -166,11 +170,15 @@ func startGRPCStack(t *testing.T, e *env, cfg grpcConfig, extra func(*transactio
 		d.Listener = ln
 		return transactions.Run(ctx, d)
 	})
+	var workerFiles storage.Storage = files
+	if cfg.workerFiles != nil {
+		workerFiles = cfg.workerFiles(files)
+	}
 	for i := range cfg.exporters {
 		name := fmt.Sprintf("exporter-%d", i+1)
 		s.workers = append(s.workers, name)
 		start(t, name, func(ctx context.Context, ln net.Listener) error {
-			return exporter.Run(ctx, exporter.Deps{Broker: e.broker(t), Store: store, Storage: files, Namespace: e.ns, Groups: []string{},
+			return exporter.Run(ctx, exporter.Deps{Broker: e.broker(t), Store: store, Storage: workerFiles, Namespace: e.ns, Groups: []string{},
 				Worker: name, Concurrency: 1, ProgressEvery: 100, SubscribeOptions: e.fast, Listener: ln, Logger: e.log})
 		})
 	}
@@ -181,4 +189,28 @@ func startGRPCStack(t *testing.T, e *env, cfg grpcConfig, extra func(*transactio
 // as returns ctx with user in the x-user metadata.
 func as(ctx context.Context, user string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, transactions.UserMetadata, user)
+}
+
+// gate holds the exporters at the start of each export (Storage.Create)
+// until open is called, so that a test can start watching an export before
+// the exporter makes progress.
+type gate struct {
+	storage.Storage
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) wrap(s storage.Storage) storage.Storage { g.Storage = s; return g }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func (g *gate) Create(ctx context.Context, key string) (io.WriteCloser, error) {
+	select {
+	case <-g.ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Storage.Create(ctx, key)
 }

@@ -53,7 +53,9 @@ func readChunks(t *testing.T, recv func() (*exportpb.CsvChunk, error)) ([]byte, 
 // Events for an export requested over HTTP.
 func TestGRPCExport(t *testing.T) {
 	forMemAndAMQP(t, func(t *testing.T, e *env) {
-		s := startGRPCStack(t, e, grpcConfig{exporters: 1}, nil)
+		g := newGate()
+		t.Cleanup(g.open)
+		s := startGRPCStack(t, e, grpcConfig{exporters: 1, workerFiles: g.wrap}, nil)
 		ctx, cancel := context.WithTimeout(as(context.Background(), "ada"), 30*time.Second)
 		defer cancel()
 		start, end := "2025-01-01", "2025-06-30"
@@ -74,7 +76,10 @@ func TestGRPCExport(t *testing.T) {
 		require.Len(t, ticket.GetRid(), 26)
 		watch, err := s.client.WatchExport(ctx, ticket)
 		require.NoError(t, err)
-		var seen []*exportpb.ExportStatus
+		first, err := watch.Recv()
+		require.NoError(t, err)
+		seen := []*exportpb.ExportStatus{first}
+		g.open() // the exporter writes once the watch is on
 		for {
 			st, err := watch.Recv()
 			if errors.Is(err, io.EOF) {
@@ -107,7 +112,8 @@ func TestGRPCExport(t *testing.T) {
 		file, _ := readChunks(t, dl.Recv)
 		assert.Equal(t, data, file, "the async file is byte for byte the sync stream")
 
-		// HTTP: POST /api/Export as ada, then its status as Server-Sent Events.
+		// HTTP: POST /api/Export as ada, then its status as Server-Sent Events
+		// (the gate is open: the stream may start at any status).
 		rid := requestAs(t, s.api, "ada", "2025-03-01", "2025-03-31")
 		evs := readSSE(t, s.api+"/api/Export/Events?RID="+rid)
 		require.NotEmpty(t, evs)

@@ -118,6 +118,7 @@ async function asyncRequest() {
     const st = JSON.parse(ev.data);
     status.textContent = st.Status;
     status.dataset.status = st.Status;
+    status.dataset.history = `${status.dataset.history || ""}${st.Status}:${st.Progress} `;
     status.className = `status status-${st.Status}`;
     if (st.Total) { bar.max = st.Total; bar.value = st.Progress; }
     rows.textContent = st.Total ? `${st.Progress} / ${st.Total} rows` : `${st.Progress} rows`;
