@@ -24,12 +24,12 @@ import (
 
 // Port offsets from Config.BasePort of the console and the gRPC listeners.
 const (
-	ConsolePort  = 9
-	AuthPort     = 10
-	GRPCPort     = 11
-	consoleWhat  = "the browser console: exports (sync, async with live status) and live events, at /console/"
-	authWhat     = "gRPC AuthService.Check (demo policy: ada and carol may export, bob may not)"
-	exportRPCs   = "gRPC ExportService: Export, StartExport, GetExportStatus, WatchExport, Download"
+	ConsolePort = 9
+	AuthPort    = 10
+	GRPCPort    = 11
+	consoleWhat = "the browser console: exports (sync, async with live status) and live events, at /console/"
+	authWhat    = "gRPC AuthService.Check (demo policy: ada and carol may export, bob may not)"
+	exportRPCs  = "gRPC ExportService: Export, StartExport, GetExportStatus, WatchExport, Download"
 )
 
 // extras is what the demo runs for gRPC and the console: the delivery
