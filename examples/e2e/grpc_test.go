@@ -102,7 +102,13 @@ func TestGRPCExport(t *testing.T) {
 			}
 		}
 		assert.IsIncreasing(t, running, "progress only goes forward")
-		assert.NotEmpty(t, running, "the exporter's progress events were pushed (ProgressEvery 100, %d rows): %v", len(want)-1, seen)
+		var moved int
+		for _, n := range running {
+			if n > 0 {
+				moved++
+			}
+		}
+		assert.Positive(t, moved, "the exporter's progress events were pushed (ProgressEvery 100, %d rows): %v", len(want)-1, seen)
 		got, err := s.client.GetExportStatus(ctx, ticket)
 		require.NoError(t, err)
 		assert.Equal(t, exportpb.State_STATE_COMPLETED, got.GetState())

@@ -95,8 +95,10 @@ func (w *watcher) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), groupDeleteTimeout)
 	defer cancel()
 	for _, topic := range topics {
+		// A group left behind is a leak to report, not a failed shutdown
+		// (the broker may be closed already).
 		if err := gd.DeleteGroup(ctx, topic, w.group); err != nil && !errors.Is(err, pubsub.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("delete group %s of %s: %w", w.group, topic, err))
+			w.log.Warn("could not delete this instance's watch group; delete it with switchyard groups delete", "group", w.group, "topic", topic, "err", err)
 		}
 	}
 	return errors.Join(errs...)
