@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/examples/auth"
@@ -84,6 +85,19 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, authpb.Decision_DECISION_DENIED, resp.GetDecision())
 	assert.Equal(t, "no rule of demo-policy.txt allows bob to export transactions", resp.GetReason())
+
+	// Server reflection lists the services.
+	rs, err := reflectionpb.NewServerReflectionClient(cc).ServerReflectionInfo(wctx)
+	require.NoError(t, err)
+	require.NoError(t, rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
+	ans, err := rs.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, sv := range ans.GetListServicesResponse().GetService() {
+		names = append(names, sv.GetName())
+	}
+	assert.ElementsMatch(t, []string{"switchyard.examples.auth.v1.AuthService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}, names)
+	require.NoError(t, rs.CloseSend())
 
 	_, err = c.Check(wctx, &authpb.CheckRequest{Action: "export"})
 	st := status.Convert(err)
