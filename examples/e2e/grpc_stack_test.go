@@ -53,8 +53,8 @@ func forMemAndAMQP(t *testing.T, test func(t *testing.T, e *env)) {
 }
 
 // deleteAMQPExtras deletes what deleteAMQPTopology does not know: the
-// topics of export progress and delivery reports, and the console's group.
-// (The transactions service deletes its own watch group when it stops.)
+// topic of delivery reports. (The transactions service and the console
+// delete their own groups when they stop.)
 func deleteAMQPExtras(t *testing.T, url string, ns events.Namespace) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -62,12 +62,8 @@ func deleteAMQPExtras(t *testing.T, url string, ns events.Namespace) {
 		return
 	}
 	defer conn.Close()
-	for _, base := range []string{events.ExportProgressTopic, events.DeliveryReportTopic} {
-		for _, suffix := range []string{"", ".dlq", ".dlq.dlq"} {
-			topic := ns.Topic(base + suffix)
-			deleteOne(conn, func(ch *amqp.Channel) error { return ch.ExchangeDelete(topic, false, false) })
-		}
-	}
+	topic := ns.Topic(events.DeliveryReportTopic)
+	deleteOne(conn, func(ch *amqp.Channel) error { return ch.ExchangeDelete(topic, false, false) })
 }
 
 // grpcStack is the export example with its gRPC API and the auth service.
