@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/activity"
@@ -126,6 +127,9 @@ type Demo struct {
 	cleanup []func() error // run by Close in reverse order
 	close   sync.Once
 	err     error // Close's
+	// what goRun started (grpc.go)
+	extraWG  sync.WaitGroup
+	extraErr atomic.Value
 }
 
 // Run starts every service, prints where each listens, and serves until ctx
@@ -192,6 +196,11 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	}
 	d.onClose(func() error { return metrics.Shutdown(context.Background()) })
 
+	d.onClose(d.waitExtras)
+	x, err := d.startExtras(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	ns := cfg.Namespace
 	d.sink = webhooksink.New(log)
 	sinkURL := "" // set once listening, before the notifier starts
@@ -217,12 +226,21 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		{name: "exporter-1", port: 5, what: "competing consumer of export.requested", run: exporterRun(ns, store, files, "exporter-1", log)},
 		{name: "exporter-2", port: 6, what: "competing consumer of export.requested", run: exporterRun(ns, store, files, "exporter-2", log)},
 		{name: "transactions", port: 4, what: "GET /api/Export?StartDate&EndDate, POST /api/Export, GET /api/Export/Status?RID, GET /api/Export/Download?RID", run: func(ctx context.Context, b pubsub.Broker, ln net.Listener) error {
-			return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: ns, SweepInterval: time.Second, Listener: ln, Logger: log})
+			return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: ns, SweepInterval: time.Second, Listener: ln, Logger: log,
+				GRPCListener: x.grpcLn, Auth: x.auth})
 		}},
 		{name: "activity", port: 0, what: "POST /api/activity", run: func(ctx context.Context, b pubsub.Broker, ln net.Listener) error {
 			return activity.Run(ctx, activity.Deps{Publisher: b, Namespace: ns, Listener: ln, Logger: log})
 		}},
 	}
+	svcs = append(svcs, &service{name: "console", port: ConsolePort, what: consoleWhat, run: consoleService(ns, log, func(name string) string {
+		for _, s := range svcs {
+			if s.name == name {
+				return s.url
+			}
+		}
+		return ""
+	})})
 
 	d.errc = make(chan error, len(svcs))
 	d.onClose(func() error {
@@ -246,7 +264,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		}
 		var b pubsub.Broker
 		if s.name != "webhook-sink" && s.name != "metrics" {
-			b, err = cmdutil.OpenBroker(ctx, cfg.PubSubURL, log, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
+			b, err = cmdutil.OpenBrokerWith(ctx, cfg.PubSubURL, log, x.brokerOpts, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
 			if err != nil {
 				_ = ln.Close()
 				return nil, fmt.Errorf("demo: %w", err)
@@ -274,6 +292,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		d.urls[s.name] = s.url
 		fmt.Fprintf(cfg.Out, "  %-13s %-24s %s\n", s.name, s.url, s.what)
 	}
+	x.print(cfg.Out, d.urls)
 	return d, nil
 }
 
@@ -282,7 +301,8 @@ func (d *Demo) onClose(f func() error) { d.cleanup = append(d.cleanup, f) }
 
 // URL returns the base URL of the service named name ("activity", "audit",
 // "analytics", "notifier", "transactions", "exporter-1", "exporter-2",
-// "webhook-sink", or "metrics"), empty for another name.
+// "webhook-sink", "metrics" or "console"; "auth" and "transactions-grpc"
+// give host:port of the gRPC listeners), empty for another name.
 func (d *Demo) URL(name string) string { return d.urls[name] }
 
 // Scenario runs the scripted flow against the services and returns nil when

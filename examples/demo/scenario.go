@@ -207,6 +207,7 @@ func post(ctx context.Context, url string, body any) (map[string]string, error) 
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User", "ada") // the demo's auth service lets ada export
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", url, err)

@@ -11,7 +11,7 @@ import (
 // deleteAMQPTopology deletes, best effort, the exchanges and group queues
 // the test's namespace made on RabbitMQ, so that test runs do not pile up
 // queues. It knows the rabbitmq transport's naming (exchange = topic, queue =
-// topic.group); pubsub has no way to delete a group yet.
+// topic:group, its dead letters topic:group:dead).
 func deleteAMQPTopology(t *testing.T, url string, ns events.Namespace) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -20,14 +20,15 @@ func deleteAMQPTopology(t *testing.T, url string, ns events.Namespace) {
 	}
 	defer conn.Close()
 	groups := []string{events.GroupAudit, events.GroupAnalytics, events.GroupNotifier, events.GroupExporter}
-	for _, base := range []string{events.UserActivityTopic, events.ExportRequestedTopic, events.ExportCompletedTopic, events.ExportFailedTopic} {
-		for _, suffix := range []string{"", ".dlq", ".dlq.dlq"} {
-			topic := ns.Topic(base + suffix)
-			for _, g := range groups {
-				deleteOne(conn, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(topic+"."+g, false, false, false); return err })
+	for _, base := range []string{events.UserActivityTopic, events.ExportRequestedTopic, events.ExportCompletedTopic, events.ExportFailedTopic, events.ExportProgressTopic} {
+		topic := ns.Topic(base)
+		for _, g := range groups {
+			// The rabbitmq transport's group queue and its dead letters.
+			for _, q := range []string{topic + ":" + g, topic + ":" + g + ":dead"} {
+				deleteOne(conn, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
 			}
-			deleteOne(conn, func(ch *amqp.Channel) error { return ch.ExchangeDelete(topic, false, false) })
 		}
+		deleteOne(conn, func(ch *amqp.Channel) error { return ch.ExchangeDelete(topic, false, false) })
 	}
 }
 

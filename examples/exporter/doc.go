@@ -5,8 +5,9 @@
 // A worker claims the request in the database (pending → running, so that a
 // duplicate or concurrent delivery does not run it twice), streams the CSV of
 // the range from the database into storage, records its progress (rows
-// written) as it goes, marks the request completed and publishes
-// export.completed; a request that cannot succeed is marked failed and
+// written) as it goes, publishing it on export.progress (best effort, for
+// the clients watching the export), marks the request completed and
+// publishes export.completed; a request that cannot succeed is marked failed and
 // export.failed is published. A transient failure hands the request back and
 // returns an error, so the library redelivers it after a backoff, to this
 // worker or another; after the last attempt the export is marked failed.

@@ -51,6 +51,7 @@ func (w *worker) handle(ctx context.Context, ev events.ExportRequested, m *pubsu
 		return nil
 	}
 	log.Info("export started", "start", e.StartDate, "end", e.EndDate)
+	w.progressed(ctx, e.RID, 0)
 	rows, runErr := w.run(ctx, e)
 	switch {
 	case runErr == nil:
@@ -112,7 +113,11 @@ func (w *worker) run(ctx context.Context, e txstore.Export) (int64, error) {
 		return 0, err
 	}
 	rows, err := w.Store.WriteCSV(ctx, f, from, to, w.ProgressEvery, func(n int64) error {
-		return w.Store.Progress(ctx, e.RID, w.Worker, n)
+		if err := w.Store.Progress(ctx, e.RID, w.Worker, n); err != nil {
+			return err
+		}
+		w.progressed(ctx, e.RID, n)
+		return nil
 	})
 	if err != nil {
 		abort() // discard the partial file

@@ -61,18 +61,10 @@ func (s *api) requestExport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rid := newRID()
-	e := txstore.Export{
-		RID: rid, StartDate: req.StartDate, EndDate: req.EndDate, CallbackURL: req.CallbackURL,
-		DownloadURL: s.baseURL(r) + "/api/Export/Download?RID=" + rid,
-	}
-	if err := s.Store.CreateExport(r.Context(), e); err != nil {
-		s.Logger.Error("store export request", "err", err)
+	rid, err := s.submit(r.Context(), req, s.baseURL(r))
+	if err != nil {
 		httpx.WriteError(w, http.StatusInternalServerError, "the request could not be stored; try again")
 		return
-	}
-	if err := s.publish(r.Context(), e); err != nil {
-		s.Logger.Warn("export.requested not published now; the outbox sweeper will publish it", "rid", rid, "err", err)
 	}
 	w.Header().Set("Location", "/api/Export/Status?RID="+rid)
 	httpx.WriteJSON(w, http.StatusAccepted, Accepted{RID: rid})

@@ -25,5 +25,17 @@
 // outbox, so no request is lost while the broker is down. Malformed dates or
 // StartDate after EndDate are answered 400, an unknown RID 404.
 //
+// With Deps.Auth set, every export (HTTP and gRPC, synchronous and
+// asynchronous) is first checked with the auth service, synchronously and
+// with a deadline: 401 without an X-User header, 403 when denied, 503 when
+// the auth service does not answer (fail closed). GET
+// /api/Export/Events?RID=... streams the export's status as Server-Sent
+// Events, pushed as the exporters report progress through the broker
+// (export.progress, export.completed, export.failed, received in a consumer
+// group of this instance's own). With Deps.GRPCListener or GRPCAddr the
+// same API is served over gRPC (exportpb.ExportService: Export,
+// StartExport, GetExportStatus, WatchExport, Download; see grpc.go), and
+// with Deps.Console the browser console under /console/.
+//
 // Run it with Run; the binary is examples/cmd/transactions.
 package transactions

@@ -13,9 +13,11 @@ import (
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
+	"github.com/switchyard-go/switchyard/examples/proto/authpb"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Deps.
@@ -69,6 +71,42 @@ type Deps struct {
 	Metrics http.Handler
 	// Logger logs the service's events (default slog.Default()).
 	Logger *slog.Logger
+
+	// The gRPC API, the auth check, live export status and the console
+	// (grpc.go, authz.go, watch.go).
+
+	// GRPCListener is where the gRPC API (exportpb.ExportService, health,
+	// reflection) serves; if nil, Run listens on GRPCAddr, and serves no
+	// gRPC when that is empty too (the default).
+	GRPCListener net.Listener
+	// GRPCAddr is the gRPC listen address when GRPCListener is nil.
+	GRPCAddr string
+	// Auth, when not nil, is asked (authpb.AuthService.Check) before every
+	// export, HTTP and gRPC, synchronous and asynchronous, whether the user
+	// may export transactions; the user is named by the X-User header
+	// (gRPC: the x-user metadata). No user: 401 / UNAUTHENTICATED; denied:
+	// 403 / PERMISSION_DENIED with the reason; no answer within
+	// AuthTimeout: 503 / UNAVAILABLE, the export refused (fail closed). Nil:
+	// no check, every export allowed.
+	Auth authpb.AuthServiceClient
+	// AuthTimeout bounds each auth check (default DefaultAuthTimeout).
+	AuthTimeout time.Duration
+	// Subscriber receives export.progress, export.completed and
+	// export.failed in a consumer group of this instance's own, which feeds
+	// gRPC WatchExport and GET /api/Export/Events; the group is deleted at
+	// shutdown. Default: Publisher, when it is a pubsub.Subscriber and a
+	// pubsub.GroupDeleter; without one, those two answer 501 /
+	// UNIMPLEMENTED.
+	Subscriber pubsub.Subscriber
+	// Instance names this instance's consumer group of export status
+	// events, "transactions.watch.<Instance>" (default a random name).
+	Instance string
+	// TracerProvider makes the server spans of gRPC calls (default the
+	// global TracerProvider).
+	TracerProvider trace.TracerProvider
+	// Console, when not nil, is served under /console/ (see package
+	// console).
+	Console http.Handler
 }
 
 func (d *Deps) setDefaults() error {
@@ -95,6 +133,7 @@ func (d *Deps) setDefaults() error {
 		d.PublishTimeout = DefaultPublishTimeout
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
+	d.setGRPCDefaults()
 	d.Logger = service.Logger(d.Logger, "service", "transactions")
 	return errors.Join(errs...)
 }
@@ -109,20 +148,28 @@ func Run(ctx context.Context, deps Deps) error {
 	if err := service.CreateGroups(ctx, deps.Publisher, deps.Groups, s.topic.Name()); err != nil {
 		return fmt.Errorf("transactions: %w", err)
 	}
-	srv := service.Server{Name: "transactions", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: s.sweepLoop}
-	return srv.Serve(ctx, s.routes(), "transactions API listening", "database", deps.Store.Dialect(), "topic", s.topic.Name())
+	stop, err := s.startGRPC(ctx)
+	if err != nil {
+		return fmt.Errorf("transactions: %w", err)
+	}
+	srv := service.Server{Name: "transactions", Listener: s.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: s.sweepLoop}
+	err = srv.Serve(ctx, s.routes(), "transactions API listening", "database", deps.Store.Dialect(), "topic", s.topic.Name())
+	return errors.Join(err, stop())
 }
 
 // api is the running service.
 type api struct {
 	Deps
 	topic pubsub.Topic[events.ExportRequested]
+	// watch pushes export status changes (nil without a Subscriber).
+	watch *watcher
 }
 
 func (s *api) routes() http.Handler {
 	mux := service.Mux(s.Metrics, health.Broker(s.Publisher), health.Database(s.Store.DB()))
-	mux.HandleFunc("GET /api/Export", s.exportSync)
-	mux.HandleFunc("POST /api/Export", s.requestExport)
+	mux.Handle("GET /api/Export", s.authorized(s.exportSync))
+	mux.Handle("POST /api/Export", s.authorized(s.requestExport))
+	s.extraRoutes(mux)
 	mux.HandleFunc("GET /api/Export/Status", s.status)
 	mux.HandleFunc("GET /api/Export/Download", s.download)
 	return mux

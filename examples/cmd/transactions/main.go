@@ -4,6 +4,10 @@
 //
 //	PUBSUB_URL=amqp://guest:guest@localhost:5672/ go run ./examples/cmd/transactions -addr :8095 -seed 100000
 //	DATABASE_URL=postgres://postgres@localhost:5432/test go run ./examples/cmd/transactions
+//
+// It serves gRPC on -grpc-addr (:9095), asks the auth service at
+// -auth-addr (localhost:8090) before every export, and serves the browser
+// console at /console/.
 package main
 
 import (
@@ -27,6 +31,8 @@ func main() {
 	seed := flag.Int("seed", 10_000, "sample transactions to insert when the table is empty (1000000 for a load test)")
 	publicURL := flag.String("public-url", cmdutil.Env("PUBLIC_URL", ""), "base of download URLs, such as http://localhost:8095 (env PUBLIC_URL; default: the request's host)")
 	sweep := flag.Duration("sweep", transactions.DefaultSweepInterval, "how often the outbox sweeper republishes pending requests")
+	var g grpcFlags
+	g.register()
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		store, err := txstore.Open(ctx, *dbURL)
 		if err != nil {
@@ -49,7 +55,13 @@ func main() {
 		if err != nil {
 			return err
 		}
-		return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: c.NS(),
-			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
+		deps := transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: c.NS(),
+			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Metrics: c.Metrics(), Logger: log}
+		closeGRPC, err := g.apply(ctx, &deps, b, c.NS(), log)
+		if err != nil {
+			return err
+		}
+		defer closeGRPC()
+		return transactions.Run(ctx, deps)
 	})
 }

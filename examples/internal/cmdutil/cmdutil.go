@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/reports"
 	"github.com/switchyard-go/switchyard/examples/internal/telemetry"
 	"github.com/switchyard-go/switchyard/internal/redact"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -106,9 +107,18 @@ func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broke
 		}
 		c.metrics = m
 	}
-	b, err := OpenBroker(ctx, c.PubSubURL, log, otelpubsub.WithMeterProvider(c.metrics.Provider), otelpubsub.WithLogger(log))
+	var brokerOpts []pubsub.BrokerOption
+	var rep *reports.Reporter
+	if Reporting() {
+		rep = c.newReporter(log)
+		brokerOpts = append(brokerOpts, rep.Option())
+	}
+	b, err := OpenBrokerWith(ctx, c.PubSubURL, log, brokerOpts, otelpubsub.WithMeterProvider(c.metrics.Provider), otelpubsub.WithLogger(log))
 	if err != nil {
 		return nil, err
+	}
+	if rep != nil {
+		go rep.Run(ctx, b)
 	}
 	log.Info("broker open", "url", redact.URL(c.PubSubURL))
 	if strings.HasPrefix(c.PubSubURL, "mem:") {
