@@ -34,7 +34,9 @@ func openRabbit(t testing.TB, rawURL string) *pubsub.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := rabbitmq.New(ctx, rabbitmq.Config{URL: rawURL}, pubsub.WithLogger(quiet))
+	// A prefetch of 256: the default (twice the concurrency) holds a
+	// quorum queue consumer to a few hundred messages a second.
+	c, err := rabbitmq.New(ctx, rabbitmq.Config{URL: rawURL, Prefetch: 256}, pubsub.WithLogger(quiet))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
