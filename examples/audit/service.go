@@ -100,12 +100,17 @@ func handler(deps Deps) func(context.Context, events.UserActivity, *pubsub.Messa
 
 func listHandler(store Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		userID := r.URL.Query().Get("user_id")
+		q, err := httpx.Query(r, "user_id", "limit")
+		if err != nil {
+			httpx.WriteRequestError(w, err)
+			return
+		}
+		userID := q.Get("user_id")
 		limit := DefaultLimit
-		if s := r.URL.Query().Get("limit"); s != "" {
+		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
-				httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a positive integer", s))
+				httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %s is not a positive integer", httpx.Quote(s)))
 				return
 			}
 			limit = n

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/audit"
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/notifier"
 	"github.com/switchyard-go/switchyard/examples/webhooksink"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -167,12 +168,13 @@ func TestActivityBadInput(t *testing.T) {
 		{"missing user", "POST", "application/json", `{"type":"logged_in"}`, 400, "user_id is required"},
 		{"unknown type", "POST", "application/json", `{"user_id":"a","type":"jumped"}`, 400, `type "jumped" is unknown`},
 		{"wrong field type", "POST", "application/json", `{"user_id":7,"type":"logged_in"}`, 400, `field "user_id" is a JSON number, want a JSON string`},
-		{"unknown field", "POST", "application/json", `{"user_id":"a","type":"logged_in","color":"red"}`, 400, "unknown field"},
+		{"unknown field", "POST", "application/json", `{"user_id":"a","type":"logged_in","color":"red"}`, 400, `field "color" is not allowed`},
 		{"bad time", "POST", "application/json", `{"user_id":"a","type":"logged_in","at":"yesterday"}`, 400, "bad request body"},
 		{"two objects", "POST", "application/json", `{"user_id":"a","type":"logged_in"}{}`, 400, "more than one"},
 		{"too large", "POST", "application/json", `{"user_id":"a","type":"logged_in","attributes":{"x":"` + strings.Repeat("y", 20<<10) + `"}}`, 413, "larger than"},
 		{"not JSON content", "POST", "text/plain", `{"user_id":"a","type":"logged_in"}`, 415, "content type"},
-		{"wrong method", "GET", "", "", 405, ""},
+		{"wrong method", "GET", "", "", 405, "method GET is not allowed here; allowed: POST"},
+		{"long content type", "POST", strings.Repeat("x", 10_000), `{}`, 415, `content type "xxxxxxxx`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, s.activity+"/api/activity", strings.NewReader(tc.body))
@@ -183,12 +185,12 @@ func TestActivityBadInput(t *testing.T) {
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			defer resp.Body.Close()
-			var body struct{ Error string }
-			if tc.msg != "" {
-				require.NoError(t, jsonDecode(resp, &body))
-			}
+			var p httpx.Problem
+			require.NoError(t, jsonDecode(resp, &p), "every error is a problem document")
 			assert.Equal(t, tc.want, resp.StatusCode)
-			assert.Contains(t, body.Error, tc.msg)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			assert.Equal(t, tc.want, p.Status)
+			assert.Contains(t, p.Detail, tc.msg)
 		})
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "audit"}
 	c.Register(":8092")
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
@@ -119,12 +120,22 @@ type Server struct {
 
 // Serve listens (httpx.Listen), logs msg with the address listened on
 // ("addr") and then attrs, and serves h until ctx ends (httpx.Serve),
-// running Background meanwhile. It returns nil after a clean shutdown.
-func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...any) error {
+// running Background meanwhile; it logs "shutting down" when ctx ends and
+// "stopped" once the requests in progress and Background are done. It
+// returns nil after a clean shutdown.
+func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...any) (err error) {
 	ln, err := httpx.Listen(s.Listener, s.Addr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	started := time.Now()
+	stop := context.AfterFunc(ctx, func() { s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond)) })
+	defer func() {
+		if stop() {
+			return // Serve failed on its own; the caller reports err
+		}
+		s.Logger.Info("stopped", "err", err)
+	}()
 	if s.Background != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); s.Background(ctx) }()
