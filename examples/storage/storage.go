@@ -100,6 +100,9 @@ func NewDir(dir string) (*Bucket, error) {
 	return &Bucket{b: b, dir: abs}, nil
 }
 
+// Dir returns the directory of a file:// bucket, "" for another.
+func (s *Bucket) Dir() string { return s.dir }
+
 // Close closes the bucket.
 func (s *Bucket) Close() error { return s.b.Close() }
 
