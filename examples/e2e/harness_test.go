@@ -251,3 +251,4 @@ func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+

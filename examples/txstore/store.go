@@ -93,6 +93,22 @@ func isBusy(err error) bool {
 	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
 }
 
+// OpenDB opens the database that databaseURL names (see the package doc)
+// with Open's connection settings (on SQLite: WAL, a busy timeout,
+// immediate transactions), without creating any table: for a service's
+// own tables, such as audit's trail. The caller must Close it.
+func OpenDB(databaseURL string) (*sql.DB, error) {
+	driver, dsn, d, err := parseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("txstore: open %s: %w", d.name, err)
+	}
+	return db, nil
+}
+
 // Dialect returns "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name }
 

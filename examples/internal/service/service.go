@@ -90,6 +90,19 @@ func Subscribe[T any](ctx context.Context, c *Consumer, topic pubsub.Topic[T], h
 	return nil
 }
 
+// SubscribeRaw is Subscribe for an untyped handler (such as one wrapped by
+// outbox.Idempotent) on the topic named topic.
+func SubscribeRaw(ctx context.Context, c *Consumer, topic string, h pubsub.Handler, opts ...pubsub.SubscribeOption) error {
+	opts = append([]pubsub.SubscribeOption{pubsub.WithLogger(c.log)}, opts...)
+	sub, err := c.sub.Subscribe(ctx, topic, c.group, h, opts...)
+	if err != nil {
+		return fmt.Errorf("%s: subscribe to %s: %w", c.name, topic, err)
+	}
+	c.subs = append(c.subs, sub)
+	c.dead.Add(topic)
+	return nil
+}
+
 // Mux returns the start of a service's API: GET /healthz and GET /readyz
 // on checks (health.Register) and, when metrics is not nil, GET /metrics.
 // The service adds its own routes.
