@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-
 )
 
 // SQLStore is a Store in a SQL database (PostgreSQL, or SQLite), table
@@ -124,4 +123,3 @@ func (s *SQLStore) List(ctx context.Context, userID string, limit int) ([]Record
 	}
 	return out, nil
 }
-

@@ -250,5 +250,4 @@ func (f *flakyBroker) CreateGroup(ctx context.Context, topic, group string) erro
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
+func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }

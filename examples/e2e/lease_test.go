@@ -112,4 +112,3 @@ func TestExportIdempotencyKey(t *testing.T) {
 	require.NoError(t, s.store.DB().QueryRow(`SELECT COUNT(*) FROM export_requests WHERE start_date = '2025-03-01'`).Scan(&n))
 	assert.Equal(t, 2, n, "one export for the key, one without")
 }
-
