@@ -167,6 +167,7 @@ func TestActivityBadInput(t *testing.T) {
 		{"truncated", "POST", "application/json", `{"user_id":"a"`, 400, "truncated"},
 		{"missing user", "POST", "application/json", `{"type":"logged_in"}`, 400, "user_id is required"},
 		{"unknown type", "POST", "application/json", `{"user_id":"a","type":"jumped"}`, 400, `type "jumped" is unknown`},
+		{"every problem", "POST", "application/json", `{"type":"jumped"}`, 400, `user_id is required; type "jumped" is unknown`},
 		{"wrong field type", "POST", "application/json", `{"user_id":7,"type":"logged_in"}`, 400, `field "user_id" is a JSON number, want a JSON string`},
 		{"unknown field", "POST", "application/json", `{"user_id":"a","type":"logged_in","color":"red"}`, 400, `field "color" is not allowed`},
 		{"bad time", "POST", "application/json", `{"user_id":"a","type":"logged_in","at":"yesterday"}`, 400, "bad request body"},

@@ -22,7 +22,7 @@ func (s *api) background(ctx context.Context) {
 		if err == nil {
 			break
 		}
-		if attempt == 1 || attempt%10 == 0 {
+		if attempt == 3 || attempt%10 == 0 { // the broker may still be connecting at first
 			s.Logger.Warn("consumer groups not created yet; the outbox keeps requests until they are", "attempt", attempt, "err", err)
 		}
 		select {

@@ -141,7 +141,7 @@ func (c *Common) OpenBroker(ctx context.Context, log *slog.Logger) (pubsub.Broke
 	}
 	blog.Info("broker open", "url", redact.URL(c.PubSubURL))
 	if strings.HasPrefix(c.PubSubURL, "mem:") {
-		log.Warn("mem:// is a broker inside this process: other processes do not see its events; use amqp:// or gcppubsub:// to connect separate binaries, or run examples/cmd/demo")
+		log.Warn("mem:// is a broker inside this process: other processes do not see its events; use amqp://, nats:// or gcppubsub:// to connect separate binaries, or run examples/cmd/demo")
 	}
 	return b, nil
 }
