@@ -114,9 +114,10 @@ func (s *exportStack) startExporter(t *testing.T, e *env, name string) {
 	})
 }
 
-// fastRelay makes the outbox relays poll often, since the services of a
-// test each run one on the shared database.
-var fastRelay = outbox.Config{PollInterval: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+// fastRelay makes the outbox relays poll more often than by default (a
+// relay is woken at once by what its own process stores; polling finds
+// what other services stored) and back off less.
+var fastRelay = outbox.Config{PollInterval: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 
 // request posts an async export and returns its RID.
 func (s *exportStack) request(t *testing.T, start, end, callback string) string {
@@ -255,7 +256,7 @@ func TestExportWhileBrokerDown(t *testing.T) {
 
 		started := time.Now()
 		rid := s.request(t, "2025-07-01", "2025-07-31", s.sink+"/hooks/export")
-		assert.Less(t, time.Since(started), time.Second, "answered at once, not after a publish timeout")
+		assert.Less(t, time.Since(started), 3*time.Second, "answered at once, without waiting for the broker")
 		time.Sleep(300 * time.Millisecond) // several relay attempts, all refused
 		assert.Equal(t, events.StatusPending, s.status(t, rid).Status)
 
