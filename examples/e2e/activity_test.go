@@ -199,3 +199,15 @@ func TestActivityBadInput(t *testing.T) {
 	require.NoError(t, getJSON(s.audit+"/api/audit", &all))
 	assert.Zero(t, all.Count, "nothing was published")
 }
+
+// TestActivityLongValueNotEchoed: a long value the decoder refuses (a bad
+// time) is not echoed whole.
+func TestActivityLongValueNotEchoed(t *testing.T) {
+	e := newEnv(t, "mem://e2e-"+pubsub.NewID()[:12])
+	api := start(t, "activity", func(ctx context.Context, ln net.Listener) error {
+		return activity.Run(ctx, activity.Deps{Publisher: e.broker(t), Namespace: e.ns, Listener: ln, Logger: e.log})
+	})
+	code, body := call(t, http.MethodPost, api+"/api/activity", map[string]string{"user_id": "a", "type": "logged_in", "at": strings.Repeat("9", 15_000)})
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Less(t, len(body), 1500, "%.100s", body)
+}

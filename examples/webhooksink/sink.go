@@ -100,8 +100,16 @@ func (s *Sink) receive(w http.ResponseWriter, r *http.Request) {
 	close(s.notify)
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
-	s.log.Info("webhook received", "path", c.Path, "event", c.Event, "idempotency_key", key, "body", string(body))
+	s.log.Info("webhook received", "path", c.Path, "event", c.Event, "idempotency_key", key, "body", logged(body))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// logged is at most 1 KiB of a body, for the log.
+func logged(b []byte) string {
+	if len(b) > 1024 {
+		return string(b[:1024]) + "..."
+	}
+	return string(b)
 }
 
 // Calls returns the calls accepted so far, oldest first.

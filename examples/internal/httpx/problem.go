@@ -36,11 +36,39 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	if len(p.Errors) < 2 {
 		p.Errors = nil
 	}
+	// A last bound, whatever a message quoted: no answer echoes a request.
+	p.Detail = cut(p.Detail, maxDetail)
+	for i := range p.Errors {
+		p.Errors[i] = cut(p.Errors[i], maxDetail)
+	}
+	if len(p.Errors) > maxErrors {
+		p.Errors = append(p.Errors[:maxErrors], fmt.Sprintf("... and %d more", len(p.Errors)-maxErrors))
+	}
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Content-Type", ProblemContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	writeJSON(w, p.Status, p)
+}
+
+// Bounds of a Problem: Detail and each of Errors are cut to maxDetail
+// bytes, Errors to maxErrors entries.
+const (
+	maxDetail = 1024
+	maxErrors = 20
+)
+
+// cut returns s cut to at most n bytes (on a rune boundary), marked with
+// "..." when cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n -= 3
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // detail is err's text with joined errors separated by "; ".

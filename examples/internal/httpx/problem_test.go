@@ -94,3 +94,20 @@ func TestClip(t *testing.T) {
 	assert.LessOrEqual(t, len(q), 80)
 	assert.True(t, strings.HasSuffix(q, `…"`) || strings.HasSuffix(q, `..."`), q)
 }
+
+// TestProblemBounded: whatever a message quotes, a problem's detail and
+// errors stay bounded.
+func TestProblemBounded(t *testing.T) {
+	rec := httptest.NewRecorder()
+	var errs []error
+	for range 50 {
+		errs = append(errs, errors.New(strings.Repeat("v", 100_000)))
+	}
+	httpx.WriteRequestError(rec, httpx.BadRequest("%w", errors.Join(errs...)))
+	assert.Less(t, rec.Body.Len(), 30_000)
+	var p httpx.Problem
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+	assert.Len(t, p.Errors, 21)
+	assert.Equal(t, "... and 30 more", p.Errors[20])
+	assert.LessOrEqual(t, len(p.Detail), 1024)
+}
