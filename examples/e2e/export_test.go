@@ -59,6 +59,8 @@ type exportConfig struct {
 	files func(storage.Storage) storage.Storage
 	// maxAttempts of the exporters (default 5).
 	maxAttempts int
+	// storageURL is the storage (default a new directory).
+	storageURL string
 }
 
 func startExportStack(t *testing.T, e *env, cfg exportConfig) *exportStack {
@@ -71,7 +73,12 @@ func startExportStack(t *testing.T, e *env, cfg exportConfig) *exportStack {
 	t.Cleanup(func() { _ = store.Close() })
 	_, err = store.Seed(ctx, seedRows, nil)
 	require.NoError(t, err)
-	files, err := storage.NewDir(t.TempDir())
+	var files *storage.Bucket
+	if cfg.storageURL != "" {
+		files, err = storage.Open(cfg.storageURL)
+	} else {
+		files, err = storage.NewDir(t.TempDir())
+	}
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = files.Close() })
 	if cfg.before != nil {

@@ -97,6 +97,9 @@ func TestLogs(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // relays idle: nothing more to log
 	assert.Len(t, buf2.lines("service=transactions", rid), 1, "one line per request: %q", buf2.lines(rid))
 	assert.Len(t, buf2.lines("service=exporter", rid, "export completed"), 1)
+	for _, l := range buf2.lines("service=exporter") {
+		assert.LessOrEqual(t, strings.Count(l, " worker="), 1, "a key logged twice: %s", l)
+	}
 }
 
 // TestCallbackRefusedByNotifier: an export.completed whose CallbackUrl
