@@ -142,11 +142,16 @@ func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	started := time.Now()
-	stop := context.AfterFunc(ctx, func() { s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond)) })
+	logged := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond))
+		close(logged)
+	})
 	defer func() {
 		if stop() {
 			return // Serve failed on its own; the caller reports err
 		}
+		<-logged // "shutting down" comes first
 		s.Logger.Info("stopped", "err", err)
 	}()
 	if s.Background != nil {
