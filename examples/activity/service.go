@@ -87,7 +87,7 @@ func routes(deps Deps) http.Handler {
 			return
 		}
 		if err := a.Validate(); err != nil {
-			httpx.WriteError(w, http.StatusBadRequest, err.Error())
+			httpx.WriteRequestError(w, &httpx.RequestError{Status: http.StatusBadRequest, Err: err})
 			return
 		}
 		if a.At.IsZero() {

@@ -75,11 +75,16 @@ func Run(ctx context.Context, deps Deps) error {
 
 	mux := service.Mux(deps.Metrics, health.Broker(deps.Subscriber))
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
+		q, err := httpx.Query(r, "user_id")
+		if err != nil {
+			httpx.WriteRequestError(w, err)
+			return
+		}
 		httpx.WriteJSON(w, http.StatusOK, struct {
 			Instance string `json:"instance"`
 			Group    string `json:"group"`
 			Stats
-		}{deps.Instance, deps.Group, deps.Counter.Snapshot(r.URL.Query().Get("user_id"))})
+		}{deps.Instance, deps.Group, deps.Counter.Snapshot(q.Get("user_id"))})
 	})
 	c.DeadLetters().Register(mux)
 	srv := service.Server{Name: "analytics", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/outbox"
 )
 
 // DefaultLimit is how many records GET /api/audit returns without limit=.
@@ -28,8 +30,16 @@ type Deps struct {
 	Namespace events.Namespace
 	// Group is the consumer group (default events.GroupAudit).
 	Group string
-	// Store keeps the trail (default a new MemoryStore).
+	// Store keeps the trail (default a new MemoryStore, or a SQLStore on DB
+	// when DB is set).
 	Store Store
+	// DB, when not nil, is a SQL database (PostgreSQL or SQLite) that keeps
+	// the trail (a SQLStore, unless Store is set to one) and the inbox that
+	// deduplicates deliveries (outbox.Idempotent): each message's record
+	// and the inbox's note of it commit together, so a message delivered or
+	// published twice is recorded once, also across restarts. Without it
+	// the trail is in memory and duplicates are told by message ID there.
+	DB *sql.DB
 	// SubscribeOptions are passed to Subscribe (concurrency, retries...).
 	SubscribeOptions []pubsub.SubscribeOption
 	// Listener is where the API serves; if nil, Run listens on Addr.
@@ -50,7 +60,7 @@ func (d *Deps) setDefaults() error {
 	if d.Group == "" {
 		d.Group = events.GroupAudit
 	}
-	if d.Store == nil {
+	if d.Store == nil && d.DB == nil {
 		d.Store = &MemoryStore{}
 	}
 	d.Logger = service.Logger(d.Logger, "service", "audit")
@@ -67,7 +77,11 @@ func Run(ctx context.Context, deps Deps) error {
 	topic := deps.Namespace.UserActivity()
 	c := service.NewConsumer("audit", deps.Subscriber, deps.Group, deps.Logger)
 	defer c.Close()
-	if err := service.Subscribe(ctx, c, topic, handler(deps), deps.SubscribeOptions...); err != nil {
+	if deps.DB != nil {
+		if err := subscribeInbox(ctx, c, &deps, topic.Name()); err != nil {
+			return err
+		}
+	} else if err := service.Subscribe(ctx, c, topic, handler(deps), deps.SubscribeOptions...); err != nil {
 		return err
 	}
 
@@ -98,14 +112,53 @@ func handler(deps Deps) func(context.Context, events.UserActivity, *pubsub.Messa
 	}
 }
 
+// subscribeInbox subscribes with the handler of a SQL trail: through the
+// inbox (outbox.Idempotent), in one transaction with the record.
+func subscribeInbox(ctx context.Context, c *service.Consumer, deps *Deps, topic string) error {
+	if err := outbox.Migrate(ctx, deps.DB, outbox.Config{}); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	store, ok := deps.Store.(*SQLStore)
+	if !ok {
+		s, err := NewSQLStore(ctx, deps.DB)
+		if err != nil {
+			return err
+		}
+		store, deps.Store = s, s
+	}
+	log := deps.Logger
+	h := outbox.Idempotent(deps.DB, deps.Group, func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+		var ev events.UserActivity
+		if err := pubsub.JSON.Decode(m.Payload, &ev); err != nil {
+			return pubsub.Permanent(fmt.Errorf("decode user.activity: %w", err))
+		}
+		if ev.SimulatesFailureIn(deps.Group) {
+			panic(fmt.Sprintf("simulated crash on event %s (attribute %s=%s)", m.ID, events.SimulateFailureAttribute, deps.Group))
+		}
+		if _, err := store.AppendTx(ctx, tx, Record{MessageID: m.ID, Event: ev, ReceivedAt: time.Now().UTC()}); err != nil {
+			return err
+		}
+		log.Info("audited", "message_id", m.ID, "user_id", ev.UserID, "type", ev.Type, "attempt", m.Attempt)
+		return nil
+	}, outbox.WithInboxLogger(log), outbox.WithInboxObserver(outbox.Observer{OnDuplicate: func(_ context.Context, _ string, m *pubsub.Message) {
+		log.Debug("duplicate delivery ignored (inbox)", "message_id", m.ID, "attempt", m.Attempt)
+	}}))
+	return service.SubscribeRaw(ctx, c, topic, h, deps.SubscribeOptions...)
+}
+
 func listHandler(store Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		userID := r.URL.Query().Get("user_id")
+		q, err := httpx.Query(r, "user_id", "limit")
+		if err != nil {
+			httpx.WriteRequestError(w, err)
+			return
+		}
+		userID := q.Get("user_id")
 		limit := DefaultLimit
-		if s := r.URL.Query().Get("limit"); s != "" {
+		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
-				httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a positive integer", s))
+				httpx.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %s is not a positive integer", httpx.Quote(s)))
 				return
 			}
 			limit = n

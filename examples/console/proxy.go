@@ -98,14 +98,14 @@ func (c *Console) groupLetters(ctx context.Context, group, base string) GroupLet
 	var body struct {
 		Group       string            `json:"group"`
 		DeadLetters []json.RawMessage `json:"dead_letters"`
-		Error       string            `json:"error"`
+		Detail      string            `json:"detail"` // of an error's problem document
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&body); err != nil {
 		gl.Error = fmt.Sprintf("%s: %v", resp.Status, err)
 		return gl
 	}
 	if resp.StatusCode != http.StatusOK {
-		gl.Error = fmt.Sprintf("%s: %s", resp.Status, body.Error)
+		gl.Error = fmt.Sprintf("%s: %s", resp.Status, body.Detail)
 		return gl
 	}
 	if body.DeadLetters != nil {

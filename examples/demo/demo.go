@@ -204,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	ns := cfg.Namespace
 	d.sink = webhooksink.New(log)
 	sinkURL := "" // set once listening, before the notifier starts
+	txURL := ""   // the transactions service's, its PublicURL
 	svcs := []*service{
 		{name: "webhook-sink", port: 8, what: "GET /api/webhooks (receives the notifier's calls)", run: func(ctx context.Context, _ pubsub.Broker, ln net.Listener) error {
 			return webhooksink.Run(ctx, webhooksink.Deps{Sink: d.sink, Listener: ln, Logger: log})
@@ -226,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		{name: "exporter-1", port: 5, what: "competing consumer of export.requested", run: exporterRun(ns, store, files, "exporter-1", log)},
 		{name: "exporter-2", port: 6, what: "competing consumer of export.requested", run: exporterRun(ns, store, files, "exporter-2", log)},
 		{name: "transactions", port: 4, what: "GET /api/Export?StartDate&EndDate, POST /api/Export, GET /api/Export/Status?RID, GET /api/Export/Download?RID", run: func(ctx context.Context, b pubsub.Broker, ln net.Listener) error {
-			return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: ns, SweepInterval: time.Second, Listener: ln, Logger: log,
+			return transactions.Run(ctx, transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: ns, PublicURL: txURL, SweepInterval: time.Second, Listener: ln, Logger: log,
 				GRPCListener: x.grpcLn, Auth: x.auth})
 		}},
 		{name: "activity", port: 0, what: "POST /api/activity", run: func(ctx context.Context, b pubsub.Broker, ln net.Listener) error {
@@ -259,12 +260,16 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 			return nil, fmt.Errorf("demo: %s: %w", s.name, err)
 		}
 		s.url = "http://" + ln.Addr().String()
-		if s.name == "webhook-sink" {
+		switch s.name {
+		case "webhook-sink":
 			sinkURL = s.url
+		case "transactions":
+			txURL = s.url
 		}
 		var b pubsub.Broker
 		if s.name != "webhook-sink" && s.name != "metrics" {
-			b, err = cmdutil.OpenBrokerWith(ctx, cfg.PubSubURL, log, x.brokerOpts, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(log))
+			blog := log.With("service", s.name) // the broker's own lines name their service
+			b, err = cmdutil.OpenBrokerWith(ctx, cfg.PubSubURL, blog, x.brokerOpts, otelpubsub.WithMeterProvider(metrics.Provider), otelpubsub.WithLogger(blog))
 			if err != nil {
 				_ = ln.Close()
 				return nil, fmt.Errorf("demo: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/audit"
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/notifier"
 	"github.com/switchyard-go/switchyard/examples/webhooksink"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -166,13 +167,15 @@ func TestActivityBadInput(t *testing.T) {
 		{"truncated", "POST", "application/json", `{"user_id":"a"`, 400, "truncated"},
 		{"missing user", "POST", "application/json", `{"type":"logged_in"}`, 400, "user_id is required"},
 		{"unknown type", "POST", "application/json", `{"user_id":"a","type":"jumped"}`, 400, `type "jumped" is unknown`},
+		{"every problem", "POST", "application/json", `{"type":"jumped"}`, 400, `user_id is required; type "jumped" is unknown`},
 		{"wrong field type", "POST", "application/json", `{"user_id":7,"type":"logged_in"}`, 400, `field "user_id" is a JSON number, want a JSON string`},
-		{"unknown field", "POST", "application/json", `{"user_id":"a","type":"logged_in","color":"red"}`, 400, "unknown field"},
+		{"unknown field", "POST", "application/json", `{"user_id":"a","type":"logged_in","color":"red"}`, 400, `field "color" is not allowed`},
 		{"bad time", "POST", "application/json", `{"user_id":"a","type":"logged_in","at":"yesterday"}`, 400, "bad request body"},
 		{"two objects", "POST", "application/json", `{"user_id":"a","type":"logged_in"}{}`, 400, "more than one"},
 		{"too large", "POST", "application/json", `{"user_id":"a","type":"logged_in","attributes":{"x":"` + strings.Repeat("y", 20<<10) + `"}}`, 413, "larger than"},
 		{"not JSON content", "POST", "text/plain", `{"user_id":"a","type":"logged_in"}`, 415, "content type"},
-		{"wrong method", "GET", "", "", 405, ""},
+		{"wrong method", "GET", "", "", 405, "method GET is not allowed here; allowed: POST"},
+		{"long content type", "POST", strings.Repeat("x", 10_000), `{}`, 415, `content type "xxxxxxxx`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, s.activity+"/api/activity", strings.NewReader(tc.body))
@@ -183,16 +186,28 @@ func TestActivityBadInput(t *testing.T) {
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			defer resp.Body.Close()
-			var body struct{ Error string }
-			if tc.msg != "" {
-				require.NoError(t, jsonDecode(resp, &body))
-			}
+			var p httpx.Problem
+			require.NoError(t, jsonDecode(resp, &p), "every error is a problem document")
 			assert.Equal(t, tc.want, resp.StatusCode)
-			assert.Contains(t, body.Error, tc.msg)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			assert.Equal(t, tc.want, p.Status)
+			assert.Contains(t, p.Detail, tc.msg)
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
 	var all struct{ Count int }
 	require.NoError(t, getJSON(s.audit+"/api/audit", &all))
 	assert.Zero(t, all.Count, "nothing was published")
+}
+
+// TestActivityLongValueNotEchoed: a long value the decoder refuses (a bad
+// time) is not echoed whole.
+func TestActivityLongValueNotEchoed(t *testing.T) {
+	e := newEnv(t, "mem://e2e-"+pubsub.NewID()[:12])
+	api := start(t, "activity", func(ctx context.Context, ln net.Listener) error {
+		return activity.Run(ctx, activity.Deps{Publisher: e.broker(t), Namespace: e.ns, Listener: ln, Logger: e.log})
+	})
+	code, body := call(t, http.MethodPost, api+"/api/activity", map[string]string{"user_id": "a", "type": "logged_in", "at": strings.Repeat("9", 15_000)})
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Less(t, len(body), 1500, "%.100s", body)
 }

@@ -10,14 +10,12 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/switchyard-go/switchyard/examples/auth"
-	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/exporter"
 	"github.com/switchyard-go/switchyard/examples/internal/grpcx"
 	"github.com/switchyard-go/switchyard/examples/internal/testdb"
@@ -46,24 +44,9 @@ func forMemAndAMQP(t *testing.T, test func(t *testing.T, e *env)) {
 		require.NoError(t, err)
 		require.NoError(t, b.Close())
 		e := newEnv(t, url)
-		t.Cleanup(func() { deleteAMQPExtras(t, url, e.ns) })
-		t.Cleanup(func() { deleteAMQPTopology(t, url, e.ns) })
+		t.Cleanup(func() { cleanupTopology(t, e) }) // runs after the services stopped
 		test(t, e)
 	})
-}
-
-// deleteAMQPExtras deletes what deleteAMQPTopology does not know: the
-// topic of delivery reports. (The transactions service and the console
-// delete their own groups when they stop.)
-func deleteAMQPExtras(t *testing.T, url string, ns events.Namespace) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	topic := ns.Topic(events.DeliveryReportTopic)
-	deleteOne(conn, func(ch *amqp.Channel) error { return ch.ExchangeDelete(topic, false, false) })
 }
 
 // grpcStack is the export example with its gRPC API and the auth service.
@@ -156,7 +139,7 @@ func startGRPCStack(t *testing.T, e *env, cfg grpcConfig, extra func(*transactio
 	require.NoError(t, err)
 	s.grpcAddr = gln.Addr().String()
 	deps := transactions.Deps{Store: store, Storage: files, Publisher: e.broker(t), Namespace: e.ns,
-		SweepInterval: 100 * time.Millisecond, PublishTimeout: time.Second, Logger: e.log,
+		SweepInterval: 100 * time.Millisecond, Logger: e.log,
 		GRPCListener: gln, Auth: authClient, AuthTimeout: cfg.authTimeout, TracerProvider: cfg.tp}
 	if extra != nil {
 		extra(&deps)

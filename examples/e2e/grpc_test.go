@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/examples/events"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/proto/exportpb"
 	"github.com/switchyard-go/switchyard/examples/transactions"
 	"github.com/switchyard-go/switchyard/pubsub"
@@ -244,7 +245,8 @@ func TestGRPCErrors(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, code)
 	var ae transactions.AuthError
 	require.NoError(t, json.Unmarshal(body, &ae))
-	assert.Equal(t, transactions.AuthError{Error: "bob may not export transactions: no rule of demo-policy.txt allows bob to export transactions",
+	assert.Equal(t, transactions.AuthError{Problem: httpx.Problem{Type: "about:blank", Title: "Forbidden", Status: http.StatusForbidden,
+		Detail: "bob may not export transactions: no rule of demo-policy.txt allows bob to export transactions"},
 		User: "bob", Reason: "no rule of demo-policy.txt allows bob to export transactions"}, ae)
 	code, body = callAs(t, "bob", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
 	assert.Equal(t, http.StatusForbidden, code, "%s", body)
@@ -266,7 +268,7 @@ func TestGRPCErrors(t *testing.T) {
 		{&exportpb.ExportRequest{EndDate: "2025-01-31"}, "start_date", "start_date: is required (YYYY-MM-DD)"},
 		{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-02-30"}, "end_date", `end_date: "2025-02-30" is not a date of the form YYYY-MM-DD`},
 		{&exportpb.ExportRequest{StartDate: "2025-03-01", EndDate: "2025-01-31"}, "start_date", "start_date: 2025-03-01 is after end_date 2025-01-31"},
-		{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31", CallbackUrl: "ftp://x"}, "callback_url", `callback_url: "ftp://x" is not an absolute http(s) URL`},
+		{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31", CallbackUrl: "ftp://x"}, "callback_url", `callback_url: not an absolute http(s) URL`},
 	} {
 		_, err := s.client.StartExport(ada, tc.req)
 		st := status.Convert(err)
@@ -370,8 +372,8 @@ func TestAuthDown(t *testing.T) {
 			assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
 			var ae transactions.AuthError
 			require.NoError(t, json.Unmarshal(body, &ae))
-			assert.Contains(t, ae.Error, "the auth service did not answer within")
-			assert.Contains(t, ae.Error, "exports are refused until it does (fail closed)")
+			assert.Contains(t, ae.Detail, "the auth service did not answer within")
+			assert.Contains(t, ae.Detail, "exports are refused until it does (fail closed)")
 			assert.Less(t, took, 5*time.Second, "answered within the auth deadline")
 			code, _ = callAs(t, "ada", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-31", nil)
 			assert.Equal(t, http.StatusServiceUnavailable, code)

@@ -25,8 +25,7 @@ import (
 	"github.com/switchyard-go/switchyard/transport"
 )
 
-// openBroker opens a broker by URL; a variable so that a local, uncommitted
-// file can route a scheme not yet wired into transport.Open.
+// openBroker opens a broker by URL.
 var openBroker = transport.Open
 
 // env is one test's broker and namespace.
@@ -41,28 +40,32 @@ type env struct {
 	opts []pubsub.BrokerOption
 }
 
-// forEachTransport runs test on mem://, on RabbitMQ, and on Google Cloud
-// Pub/Sub's emulator: the one PUBSUB_EMULATOR_HOST names, or else pstest
-// served in-process.
+// forEachTransport runs test on mem://, on RabbitMQ, on NATS JetStream, and
+// on Google Cloud Pub/Sub's emulator: the one PUBSUB_EMULATOR_HOST names,
+// or else pstest served in-process. What a test creates on a broker is
+// deleted when it ends (cleanupTopology).
 func forEachTransport(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Run("mem", func(t *testing.T) {
 		test(t, newEnv(t, "mem://e2e-"+pubsub.NewID()[:12]))
 	})
 	t.Run("amqp", func(t *testing.T) {
 		url := brokertest.AMQPURL(t)
-		b, err := openBroker(context.Background(), url)
-		if errors.Is(err, transport.ErrUnknownScheme) {
-			t.Skipf("amqp:// is not wired into transport.Open yet: %v", err)
-		}
-		require.NoError(t, err)
-		require.NoError(t, b.Close())
 		e := newEnv(t, url)
-		t.Cleanup(func() { deleteAMQPTopology(t, url, e.ns) }) // runs after the services stopped
+		t.Cleanup(func() { cleanupTopology(t, e) }) // runs after the services stopped
+		test(t, e)
+	})
+	t.Run("nats", func(t *testing.T) {
+		// A NATS namespace of the test's own (stream names NS_<topic>),
+		// so that cleanup removes its streams and nothing else.
+		url := brokertest.NATSURL(t) + "?namespace=e2e" + strings.ToLower(pubsub.NewID()[:10])
+		e := newEnv(t, url)
+		t.Cleanup(func() { cleanupTopology(t, e) })
 		test(t, e)
 	})
 	t.Run("gcppubsub", func(t *testing.T) {
 		host := emulatorHost(t)
-		if host == "" {
+		external := host != ""
+		if !external {
 			// No emulator named: serve pstest in-process, reached over gRPC
 			// through PUBSUB_EMULATOR_HOST as any emulator is.
 			srv := pstest.NewServer()
@@ -71,14 +74,11 @@ func forEachTransport(t *testing.T, test func(t *testing.T, e *env)) {
 			t.Setenv("PUBSUB_EMULATOR_HOST", host)
 		}
 		brokertest.Reachable(t, host, "the Pub/Sub emulator", "start it: go run ./examples/cmd/pubsub-emulator -port 8085")
-		url := "gcppubsub://switchyard-e2e"
-		b, err := openBroker(context.Background(), url)
-		if errors.Is(err, transport.ErrUnknownScheme) {
-			t.Skipf("gcppubsub:// is not wired into transport.Open yet: %v", err)
+		e := newEnv(t, "gcppubsub://switchyard-e2e")
+		if external {
+			t.Cleanup(func() { cleanupTopology(t, e) })
 		}
-		require.NoError(t, err)
-		require.NoError(t, b.Close())
-		test(t, newEnv(t, url))
+		test(t, e)
 	})
 }
 
@@ -250,3 +250,4 @@ func (f *flakyBroker) CreateGroup(ctx context.Context, topic, group string) erro
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }

@@ -56,7 +56,7 @@ func (a UserActivity) Validate() error {
 	case a.Type == "":
 		errs = append(errs, fmt.Errorf("type is required (one of %s)", strings.Join(ActivityTypes, ", ")))
 	case !slices.Contains(ActivityTypes, a.Type):
-		errs = append(errs, fmt.Errorf("type %q is unknown (want one of %s)", a.Type, strings.Join(ActivityTypes, ", ")))
+		errs = append(errs, fmt.Errorf("type %.40q is unknown (want one of %s)", a.Type, strings.Join(ActivityTypes, ", ")))
 	}
 	if !a.At.IsZero() && a.At.After(time.Now().Add(24*time.Hour)) {
 		errs = append(errs, fmt.Errorf("at %s is more than a day in the future", a.At.Format(time.RFC3339)))

@@ -26,7 +26,8 @@ const (
 
 // Namespace prefixes every topic name, so that independent deployments can
 // share one broker. The zero value adds no prefix. A Namespace must keep topic
-// names valid: letters, digits and "._-" (for example "test-42.").
+// names valid: letters, digits and "._-", and end in a separator (for
+// example "test-42."); ParseNamespace makes one from user input.
 type Namespace string
 
 // Topic returns the full name of topic in n.

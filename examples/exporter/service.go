@@ -2,12 +2,14 @@ package exporter
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
@@ -16,12 +18,17 @@ import (
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
+	"github.com/switchyard-go/switchyard/pubsub/outbox"
 )
 
 // Defaults of Deps.
 const (
 	DefaultConcurrency   = 2
 	DefaultProgressEvery = 1000
+	// DefaultLease is how long a worker's claim on an export lasts after its
+	// last heartbeat; heartbeats come every third of it.
+	DefaultLease = 15 * time.Second
 )
 
 // DefaultGroups are the consumer groups created on export.completed and
@@ -42,7 +49,19 @@ type Deps struct {
 	// Group is the consumer group (default events.GroupExporter).
 	Group string
 	// Worker names this worker in the database and logs (default host:pid).
+	// Give each worker a name of its own that stays the same across
+	// restarts: a restarted worker takes back at once the exports its
+	// previous process held.
 	Worker string
+	// Lease is how long the worker's claim on an export lasts after its
+	// last heartbeat (default DefaultLease); heartbeats come every Lease/3.
+	// Once it expired, the transactions service hands the export to another
+	// worker.
+	Lease time.Duration
+	// Outbox is the outbox.Config of the worker's relay, which publishes
+	// export.completed, export.failed and the requests a restart hands back
+	// (Publisher and Logger are set by Run).
+	Outbox outbox.Config
 	// Groups are created on export.completed and export.failed at start
 	// (when Broker is a pubsub.GroupCreator). Default DefaultGroups; empty
 	// (not nil) creates none.
@@ -102,24 +121,45 @@ func (d *Deps) setDefaults() error {
 	if d.ProgressEvery <= 0 {
 		d.ProgressEvery = DefaultProgressEvery
 	}
+	if d.Lease <= 0 {
+		d.Lease = DefaultLease
+	}
 	d.Logger = service.Logger(d.Logger, "service", "exporter", "worker", d.Worker)
 	return errors.Join(errs...)
 }
 
-// Run creates the notifier's groups, joins the exporter group and serves
-// the probes, the dead letters (and Metrics) until ctx ends; it then stops taking
-// exports and waits for those running. It returns nil after a clean
+// Run creates the outbox tables and the notifier's groups, takes back the
+// exports a previous process of this worker held (see Deps.Worker), joins
+// the exporter group, runs the outbox relay, and serves the probes, the
+// dead letters (and Metrics) until ctx ends; it then stops taking exports
+// and waits for those running. It returns nil after a clean
 // shutdown.
 func Run(ctx context.Context, deps Deps) error {
 	if err := deps.setDefaults(); err != nil {
 		return err
 	}
 	ns := deps.Namespace
-	w := &worker{Deps: deps, completed: ns.ExportCompleted(), failed: ns.ExportFailed()}
+	cfg := deps.Outbox
+	cfg.Publisher, cfg.Logger = deps.Broker, deps.Logger
+	// Announcements stored in the outbox carry the handler's trace, which
+	// the relay's publish continues.
+	cfg.StoreMiddleware = append(slices.Clip(cfg.StoreMiddleware), otelpubsub.PublishMiddleware(otelpubsub.WithLogger(deps.Logger)))
+	if err := outbox.Migrate(ctx, deps.Store.DB(), cfg); err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	ob, err := outbox.New(deps.Store.DB(), cfg)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	w := &worker{Deps: deps, token: deps.Worker + "/" + rand.Text()[:10], outbox: ob,
+		requested: ns.ExportRequested(), completed: ns.ExportCompleted(), failed: ns.ExportFailed()}
 	if err := service.CreateGroups(ctx, deps.Broker, deps.Groups, w.completed.Name(), w.failed.Name()); err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
-	requested := ns.ExportRequested()
+	if err := w.takeBack(ctx); err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	requested := w.requested
 	opts := append([]pubsub.SubscribeOption{
 		pubsub.WithConcurrency(deps.Concurrency),
 		pubsub.WithMaxAttempts(deps.MaxAttempts),
@@ -133,7 +173,11 @@ func Run(ctx context.Context, deps Deps) error {
 
 	mux := service.Mux(deps.Metrics, health.Broker(deps.Broker), health.Database(deps.Store.DB()))
 	c.DeadLetters().Register(mux)
-	srv := service.Server{Name: "exporter", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger}
+	srv := service.Server{Name: "exporter", Listener: deps.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: func(ctx context.Context) {
+		if err := ob.Run(ctx); err != nil {
+			deps.Logger.Error("outbox relay stopped", "err", err)
+		}
+	}}
 	return srv.Serve(ctx, mux, "exporter running", "topic", requested.Name(), "group", deps.Group, "concurrency", deps.Concurrency)
 }
 

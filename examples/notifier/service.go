@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
+	"github.com/switchyard-go/switchyard/examples/internal/webhook"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -32,10 +33,17 @@ type Deps struct {
 	// WelcomeWebhookURL receives a welcome notification for each signed_up
 	// event. Empty: welcome notifications are only logged.
 	WelcomeWebhookURL string
-	// Client makes the webhook calls (default: a client with a 10s timeout
-	// whose calls carry the trace context of the event they notify, through
+	// Client makes the welcome webhook calls, to the operator's
+	// WelcomeWebhookURL (default: a client with a 10s timeout whose calls
+	// carry the trace context of the event they notify, through
 	// httpx.TracedTransport).
 	Client *http.Client
+	// CallbackPolicy says where export callbacks (CallbackUrl, supplied by
+	// API clients) may go: every call is checked, its host resolved once
+	// and the checked address dialled, redirects not followed (default
+	// webhook.DefaultAllow: loopback only). A refused callback is
+	// dead-lettered at once.
+	CallbackPolicy *webhook.Policy
 	// SubscribeOptions are passed to Subscribe after the notifier's own
 	// defaults (WithMaxAttempts(DefaultMaxAttempts)).
 	SubscribeOptions []pubsub.SubscribeOption
@@ -59,6 +67,10 @@ func (d *Deps) setDefaults() error {
 	}
 	if d.Client == nil {
 		d.Client = &http.Client{Timeout: 10 * time.Second, Transport: httpx.TracedTransport(nil)}
+	}
+	if d.CallbackPolicy == nil {
+		p := webhook.MustParsePolicy(webhook.DefaultAllow)
+		d.CallbackPolicy = &p
 	}
 	d.Logger = service.Logger(d.Logger, "service", "notifier")
 	return nil
@@ -85,8 +97,9 @@ type Notification struct {
 // notifier is the running service: its Deps and the notifications sent.
 type notifier struct {
 	Deps
-	mu   sync.Mutex
-	sent []Notification
+	callbacks *http.Client // CallbackPolicy's
+	mu        sync.Mutex
+	sent      []Notification
 }
 
 // Run subscribes to user.activity, export.completed, export.failed and to
@@ -97,7 +110,7 @@ func Run(ctx context.Context, deps Deps) error {
 	if err := deps.setDefaults(); err != nil {
 		return err
 	}
-	s := &notifier{Deps: deps}
+	s := &notifier{Deps: deps, callbacks: deps.CallbackPolicy.Client(10*time.Second, func(rt http.RoundTripper) http.RoundTripper { return httpx.TracedTransport(rt) })}
 	ns := deps.Namespace
 	opts := append([]pubsub.SubscribeOption{pubsub.WithMaxAttempts(DefaultMaxAttempts)}, deps.SubscribeOptions...)
 	c := service.NewConsumer("notifier", deps.Subscriber, deps.Group, deps.Logger)
@@ -134,7 +147,7 @@ func (s *notifier) onActivity(ctx context.Context, ev events.UserActivity, m *pu
 		return nil
 	}
 	body := Welcome{Kind: "welcome", UserID: ev.UserID, Message: fmt.Sprintf("Welcome aboard, %s!", ev.UserID), At: ev.At}
-	return s.notify(ctx, "welcome", s.WelcomeWebhookURL, m, body)
+	return s.notify(ctx, s.Client, "welcome", s.WelcomeWebhookURL, m, body)
 }
 
 // onExportFinished calls the export's callback with its final status.
@@ -143,15 +156,15 @@ func (s *notifier) onExportFinished(ctx context.Context, ev events.ExportFinishe
 		return nil
 	}
 	body := events.ExportStatus{RID: ev.RID, Status: ev.Status, Progress: ev.Rows, URL: ev.URL, Error: ev.Error}
-	return s.notify(ctx, "export."+ev.Status, ev.CallbackURL, m, body)
+	return s.notify(ctx, s.callbacks, "export."+ev.Status, ev.CallbackURL, m, body)
 }
 
-func (s *notifier) notify(ctx context.Context, kind, url string, m *pubsub.Message, body any) error {
+func (s *notifier) notify(ctx context.Context, c *http.Client, kind, url string, m *pubsub.Message, body any) error {
 	if url == "" {
 		s.Logger.Info("no webhook configured; notification logged only", "kind", kind, "message_id", m.ID, "body", body)
 		return nil
 	}
-	if err := post(ctx, s.Client, url, kind, m.ID, body); err != nil {
+	if err := post(ctx, c, url, kind, m.ID, body); err != nil {
 		s.Logger.Warn("webhook failed", "kind", kind, "url", url, "message_id", m.ID, "attempt", m.Attempt, "err", err)
 		return err
 	}

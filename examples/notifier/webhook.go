@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/switchyard-go/switchyard/examples/internal/webhook"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -22,7 +24,8 @@ const (
 )
 
 // post sends body as JSON to url. Failures worth retrying return an error;
-// answers that retrying cannot change (4xx other than 408 and 429) return a
+// answers that retrying cannot change (3xx, which is not followed, and 4xx
+// other than 408 and 429) and URLs the client's policy refuses return a
 // pubsub.Permanent error, so the event is dead-lettered at once.
 func post(ctx context.Context, c *http.Client, url, kind, key string, body any) error {
 	b, err := json.Marshal(body)
@@ -31,12 +34,15 @@ func post(ctx context.Context, c *http.Client, url, kind, key string, body any) 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return pubsub.Permanent(fmt.Errorf("webhook URL %q: %w", url, err))
+		return pubsub.Permanent(fmt.Errorf("%s webhook URL does not parse", kind))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderIdempotencyKey, key)
 	req.Header.Set(HeaderEvent, kind)
 	resp, err := c.Do(req)
+	if errors.Is(err, webhook.ErrNotAllowed) {
+		return pubsub.Permanent(fmt.Errorf("%s webhook: %w", kind, err))
+	}
 	if err != nil {
 		return fmt.Errorf("%s webhook: %w", kind, err)
 	}

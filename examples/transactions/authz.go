@@ -86,16 +86,25 @@ func (s *api) authorize(ctx context.Context, user string) error {
 	return nil
 }
 
-// AuthError is the body of the HTTP answers of a failed auth check.
+// AuthError is the body of the HTTP answers of a failed auth check: a
+// problem document (RFC 9457, as every error of the API) with two extension
+// members.
 type AuthError struct {
-	Error string `json:"error"`
+	httpx.Problem
 	// User is the user named, Reason the auth service's reason (403).
 	User   string `json:"user,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 
+// writeAuthError answers a failed auth check with status.
+func writeAuthError(w http.ResponseWriter, status int, err error, user, reason string) {
+	e := AuthError{Problem: httpx.Problem{Status: status, Detail: err.Error()}, User: user, Reason: reason}
+	e.Fill()
+	httpx.WriteProblemDocument(w, status, e)
+}
+
 // authorized runs h once the user named by the X-User header may export:
-// otherwise 401, 403 or 503 (with Retry-After) and a JSON AuthError.
+// otherwise 401, 403 or 503 (with Retry-After) and an AuthError.
 func (s *api) authorized(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := r.Header.Get(UserHeader)
@@ -106,12 +115,12 @@ func (s *api) authorized(h http.HandlerFunc) http.Handler {
 		case err == nil:
 			h(w, r)
 		case errors.Is(err, errNoUser):
-			httpx.WriteJSON(w, http.StatusUnauthorized, AuthError{Error: err.Error()})
+			writeAuthError(w, http.StatusUnauthorized, err, "", "")
 		case errors.As(err, &denied):
-			httpx.WriteJSON(w, http.StatusForbidden, AuthError{Error: err.Error(), User: user, Reason: denied.reason})
+			writeAuthError(w, http.StatusForbidden, err, user, denied.reason)
 		case errors.As(err, &unavailable):
 			w.Header().Set("Retry-After", strconv.Itoa(5))
-			httpx.WriteJSON(w, http.StatusServiceUnavailable, AuthError{Error: err.Error(), User: user})
+			writeAuthError(w, http.StatusServiceUnavailable, err, user, "")
 		default:
 			httpx.WriteError(w, http.StatusInternalServerError, err.Error())
 		}

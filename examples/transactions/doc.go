@@ -10,7 +10,8 @@
 // Asynchronous HTTP: the request is stored and acknowledged with an
 // unguessable id; an exporter worker builds the file in the background; the
 // client polls the status (or gets a webhook on CallbackUrl, from the
-// notifier) and downloads the file through this service.
+// notifier) and downloads the file from a signed URL of the bucket, or
+// through this service when the storage cannot sign.
 //
 //	POST /api/Export {"StartDate","EndDate","CallbackUrl"?} → 202 {"RID"}
 //	GET  /api/Export/Status?RID=...   → {"RID","Status","Progress","Url"?,"Error"?}
@@ -19,11 +20,17 @@
 //	GET  /readyz   readiness: 200 when the broker and the database answer a ping, else 503
 //	GET  /metrics  when Deps.Metrics is set
 //
-// The request row is written before export.requested is published, and a
-// sweeper republishes, on a schedule, the pending requests whose event never
-// reached the broker (and those whose worker stopped): a transactional
-// outbox, so no request is lost while the broker is down. Malformed dates or
-// StartDate after EndDate are answered 400, an unknown RID 404.
+// The request row and its export.requested event are stored in one
+// database transaction (the transactional outbox of pubsub/outbox), and the
+// outbox relay publishes the event after commit: the API answers at once,
+// also while the broker is unreachable (the service even starts without it:
+// readiness then says not ready), and no request is lost or published
+// without its row. A sweeper hands the exports whose exporter stopped
+// renewing its lease to another exporter, in the same way. A client may
+// send Idempotency-Key to make its retries safe. Malformed dates or
+// StartDate after EndDate are answered 400, as are a malformed RID and a
+// CallbackUrl outside the allow-list (Deps.CallbackPolicy); an unknown RID
+// 404. Every error is an RFC 9457 problem document.
 //
 // With Deps.Auth set, every export (HTTP and gRPC, synchronous and
 // asynchronous) is first checked with the auth service, synchronously and

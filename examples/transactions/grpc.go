@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -45,8 +44,8 @@ func (d *Deps) setGRPCDefaults() {
 
 // startGRPC starts what runs beside the HTTP API: the status watcher (when
 // there is a Subscriber) and the gRPC server (when GRPCListener or GRPCAddr
-// is set). It listens for HTTP first when Listener is nil, so that the gRPC
-// API knows the download URLs' base. stop stops both and waits for them.
+// is set). It listens for HTTP first when Listener is nil, so that a port in
+// use fails before anything runs. stop stops both and waits for them.
 func (s *api) startGRPC(ctx context.Context) (stop func() error, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var stops []func() error
@@ -64,12 +63,8 @@ func (s *api) startGRPC(ctx context.Context) (stop func() error, err error) {
 		}
 	}()
 	if s.Subscriber != nil {
-		w, err := startWatcher(ctx, s.Subscriber, s.Namespace, s.Instance, s.Logger)
-		if err != nil {
-			return nil, err
-		}
-		s.watch = w
-		stops = append(stops, w.close)
+		s.watch = startWatcher(ctx, s.Subscriber, s.Namespace, s.Instance, s.Logger)
+		stops = append(stops, s.watch.close)
 	}
 	if s.GRPCListener == nil && s.GRPCAddr == "" {
 		return stop, nil
@@ -82,7 +77,7 @@ func (s *api) startGRPC(ctx context.Context) (stop func() error, err error) {
 		return nil, err
 	}
 	srv := grpcx.NewServer(s.TracerProvider)
-	srv.Register(&exportpb.ExportService_ServiceDesc, &grpcAPI{api: s, base: httpBase(s.PublicURL, s.Listener.Addr())})
+	srv.Register(&exportpb.ExportService_ServiceDesc, &grpcAPI{api: s})
 	s.Logger.Info("transactions gRPC API listening", "addr", ln.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, s.Logger) }()
@@ -90,27 +85,10 @@ func (s *api) startGRPC(ctx context.Context) (stop func() error, err error) {
 	return stop, nil
 }
 
-// httpBase is publicURL, or the HTTP API's address as a URL (loopback for
-// an unspecified address).
-func httpBase(publicURL string, addr net.Addr) string {
-	if publicURL != "" {
-		return publicURL
-	}
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "http://" + addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
 // grpcAPI implements exportpb.ExportServiceServer on the service.
 type grpcAPI struct {
 	exportpb.UnimplementedExportServiceServer
-	api  *api
-	base string // of download URLs
+	api *api
 }
 
 // statusWith returns a status error with details.
@@ -237,10 +215,12 @@ func (g *grpcAPI) StartExport(ctx context.Context, req *exportpb.ExportRequest) 
 	if _, _, err := dateRange(req); err != nil {
 		return nil, err
 	}
-	if !validCallback(req.GetCallbackUrl()) {
-		return nil, invalid("callback_url", fmt.Sprintf("%q is not an absolute http(s) URL", req.GetCallbackUrl()))
+	if cb := req.GetCallbackUrl(); cb != "" {
+		if _, err := g.api.CallbackPolicy.CheckURL(cb); err != nil {
+			return nil, invalid("callback_url", err.Error())
+		}
 	}
-	rid, err := g.api.submit(ctx, ExportRequest{StartDate: req.GetStartDate(), EndDate: req.GetEndDate(), CallbackURL: req.GetCallbackUrl()}, g.base)
+	rid, _, err := g.api.store(ctx, ExportRequest{StartDate: req.GetStartDate(), EndDate: req.GetEndDate(), CallbackURL: req.GetCallbackUrl()}, "")
 	if err != nil {
 		return nil, rpcError(ctx, err)
 	}
@@ -253,7 +233,7 @@ func (g *grpcAPI) GetExportStatus(ctx context.Context, t *exportpb.ExportTicket)
 	if err != nil {
 		return nil, err
 	}
-	st, err := g.api.liveStatus(ctx, e, g.base)
+	st, err := g.api.liveStatus(ctx, e)
 	if err != nil {
 		return nil, rpcError(ctx, err)
 	}
@@ -272,7 +252,7 @@ func (g *grpcAPI) WatchExport(t *exportpb.ExportTicket, stream exportpb.ExportSe
 		return err
 	}
 	err = g.api.watch.follow(ctx, t.GetRid(), func() (liveStatus, error) {
-		return g.api.liveStatus(ctx, e, g.base)
+		return g.api.liveStatus(ctx, e)
 	}, func(st liveStatus) error {
 		return stream.Send(toProto(st))
 	}, 0, nil)

@@ -7,24 +7,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
+	"github.com/switchyard-go/switchyard/examples/internal/webhook"
 	"github.com/switchyard-go/switchyard/examples/proto/authpb"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
+	"github.com/switchyard-go/switchyard/pubsub/otelpubsub"
+	"github.com/switchyard-go/switchyard/pubsub/outbox"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Deps.
 const (
-	DefaultSweepInterval  = 5 * time.Second
-	DefaultStaleAfter     = 2 * time.Minute
-	DefaultPublishTimeout = 5 * time.Second
+	DefaultSweepInterval = 5 * time.Second
+	// DefaultURLTTL is how long a signed download URL stays valid.
+	DefaultURLTTL = 15 * time.Minute
 )
 
 // DefaultGroups are the consumer groups created on export.requested at start
@@ -37,29 +42,38 @@ type Deps struct {
 	Store *txstore.Store
 	// Storage holds the finished exports, for download. Required.
 	Storage storage.Storage
-	// Publisher publishes export.requested. Required.
+	// Publisher is what the outbox relay publishes export.requested
+	// through; it may be unreachable at start (cmdutil.LazyBroker): requests
+	// are accepted into the outbox meanwhile. Required.
 	Publisher pubsub.Publisher
 	// Namespace prefixes topic names (default none).
 	Namespace events.Namespace
-	// Groups are created on export.requested at start, when Publisher is a
-	// pubsub.GroupCreator, so that requests published before an exporter
-	// first runs are kept for it. Default DefaultGroups; empty (not nil)
-	// creates none.
+	// Groups are created on export.requested, when Publisher is a
+	// pubsub.GroupCreator, before the relay publishes anything, so that
+	// requests published before an exporter first runs are kept for it.
+	// Default DefaultGroups; empty (not nil) creates none.
 	Groups []string
 	// PublicURL is the base of the download URLs the API hands out, such as
-	// "http://localhost:8095". Default: taken from each request's Host.
+	// "http://localhost:8095". Default: none, and the URLs are relative
+	// ("/api/Export/Download?RID=..."); a request's Host header is never
+	// used.
 	PublicURL string
-	// SweepInterval is how often the outbox sweeper looks for requests to
-	// (re)publish (default DefaultSweepInterval). A request is swept when
-	// its event was not published within one interval of its creation.
+	// CallbackPolicy says which CallbackUrl values are accepted (default
+	// webhook.DefaultAllow: loopback only). The notifier enforces the same
+	// policy when it calls them.
+	CallbackPolicy *webhook.Policy
+	// URLTTL is how long the signed URL of a completed export lasts, when
+	// Storage can sign URLs (default DefaultURLTTL); otherwise downloads go
+	// through the service.
+	URLTTL time.Duration
+	// SweepInterval is how often the sweeper looks for running exports
+	// whose worker's lease expired, to hand them to another worker (default
+	// DefaultSweepInterval).
 	SweepInterval time.Duration
-	// StaleAfter is how long a pending or running request may go without
-	// progress before the sweeper publishes it again (default
-	// DefaultStaleAfter).
-	StaleAfter time.Duration
-	// PublishTimeout bounds each publish, so that a request is answered
-	// quickly while the broker is down (default DefaultPublishTimeout).
-	PublishTimeout time.Duration
+	// Outbox is the outbox.Config of the relay, which publishes what the
+	// API stored (Publisher and Logger are set by Run; zero values are the
+	// outbox's defaults).
+	Outbox outbox.Config
 	// Listener is where the API serves; if nil, Run listens on Addr.
 	Listener net.Listener
 	// Addr is the listen address when Listener is nil (default ":http").
@@ -123,14 +137,15 @@ func (d *Deps) setDefaults() error {
 	if d.Groups == nil {
 		d.Groups = DefaultGroups
 	}
+	if d.CallbackPolicy == nil {
+		p := webhook.MustParsePolicy(webhook.DefaultAllow)
+		d.CallbackPolicy = &p
+	}
+	if d.URLTTL <= 0 {
+		d.URLTTL = DefaultURLTTL
+	}
 	if d.SweepInterval <= 0 {
 		d.SweepInterval = DefaultSweepInterval
-	}
-	if d.StaleAfter <= 0 {
-		d.StaleAfter = DefaultStaleAfter
-	}
-	if d.PublishTimeout <= 0 {
-		d.PublishTimeout = DefaultPublishTimeout
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	d.setGRPCDefaults()
@@ -138,21 +153,33 @@ func (d *Deps) setDefaults() error {
 	return errors.Join(errs...)
 }
 
-// Run creates the exporter group, starts the outbox sweeper and serves the
-// API until ctx ends. It returns nil after a clean shutdown.
+// Run creates the outbox tables, serves the API until ctx ends and
+// meanwhile, in the background, creates the exporter group (retrying while
+// the broker is unreachable), then runs the outbox relay and the sweeper of
+// expired leases. It returns nil after a clean shutdown.
 func Run(ctx context.Context, deps Deps) error {
 	if err := deps.setDefaults(); err != nil {
 		return err
 	}
-	s := &api{Deps: deps, topic: deps.Namespace.ExportRequested()}
-	if err := service.CreateGroups(ctx, deps.Publisher, deps.Groups, s.topic.Name()); err != nil {
+	cfg := deps.Outbox
+	cfg.Publisher, cfg.Logger = deps.Publisher, deps.Logger
+	// Requests stored in the outbox carry the request's trace, which the
+	// relay's publish continues.
+	cfg.StoreMiddleware = append(slices.Clip(cfg.StoreMiddleware), otelpubsub.PublishMiddleware(
+		otelpubsub.WithTracerProvider(deps.TracerProvider), otelpubsub.WithLogger(deps.Logger)))
+	if err := outbox.Migrate(ctx, deps.Store.DB(), cfg); err != nil {
 		return fmt.Errorf("transactions: %w", err)
 	}
+	ob, err := outbox.New(deps.Store.DB(), cfg)
+	if err != nil {
+		return fmt.Errorf("transactions: %w", err)
+	}
+	s := &api{Deps: deps, topic: deps.Namespace.ExportRequested(), outbox: ob}
 	stop, err := s.startGRPC(ctx)
 	if err != nil {
 		return fmt.Errorf("transactions: %w", err)
 	}
-	srv := service.Server{Name: "transactions", Listener: s.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: s.sweepLoop}
+	srv := service.Server{Name: "transactions", Listener: s.Listener, Addr: deps.Addr, Logger: deps.Logger, Background: s.background}
 	err = srv.Serve(ctx, s.routes(), "transactions API listening", "database", deps.Store.Dialect(), "topic", s.topic.Name())
 	return errors.Join(err, stop())
 }
@@ -160,7 +187,8 @@ func Run(ctx context.Context, deps Deps) error {
 // api is the running service.
 type api struct {
 	Deps
-	topic pubsub.Topic[events.ExportRequested]
+	topic  pubsub.Topic[events.ExportRequested]
+	outbox *outbox.Outbox
 	// watch pushes export status changes (nil without a Subscriber).
 	watch *watcher
 }
@@ -175,14 +203,8 @@ func (s *api) routes() http.Handler {
 	return mux
 }
 
-// baseURL is PublicURL, or the scheme and host r was sent to.
-func (s *api) baseURL(r *http.Request) string {
-	if s.PublicURL != "" {
-		return s.PublicURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+// downloadURL is the URL of export rid's download through the service:
+// under PublicURL, or relative.
+func (s *api) downloadURL(rid string) string {
+	return s.PublicURL + "/api/Export/Download?RID=" + url.QueryEscape(rid)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/switchyard-go/switchyard/examples/events"
@@ -50,9 +49,9 @@ func (s *api) statusEvents(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	_ = rc.Flush()
 
-	ctx, base := r.Context(), s.baseURL(r)
+	ctx := r.Context()
 	err := s.watch.follow(ctx, e.RID, func() (liveStatus, error) {
-		return s.liveStatus(ctx, e, base)
+		return s.liveStatus(ctx, e)
 	}, func(st liveStatus) error {
 		b, err := json.Marshal(st)
 		if err != nil {
@@ -74,23 +73,23 @@ func (s *api) statusEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // storedStatus is the status of rid as the database holds it, as GET
-// /api/Export/Status answers it; base is the download URL's.
-func (s *api) storedStatus(ctx context.Context, rid, base string) (events.ExportStatus, error) {
+// /api/Export/Status answers it.
+func (s *api) storedStatus(ctx context.Context, rid string) (events.ExportStatus, error) {
 	e, err := s.Store.Export(ctx, rid)
 	if err != nil {
 		return events.ExportStatus{}, err
 	}
 	st := events.ExportStatus{RID: e.RID, Status: e.Status, Progress: e.Progress, Error: e.Error}
 	if e.Status == events.StatusCompleted {
-		st.URL = base + "/api/Export/Download?RID=" + url.QueryEscape(e.RID)
+		st.URL = s.resultURL(ctx, e)
 	}
 	return st, nil
 }
 
 // liveStatus is storedStatus of e, read again, with the rows its range
 // holds.
-func (s *api) liveStatus(ctx context.Context, e txstore.Export, base string) (liveStatus, error) {
-	st, err := s.storedStatus(ctx, e.RID, base)
+func (s *api) liveStatus(ctx context.Context, e txstore.Export) (liveStatus, error) {
+	st, err := s.storedStatus(ctx, e.RID)
 	if err != nil {
 		return liveStatus{}, err
 	}

@@ -16,7 +16,11 @@ import (
 // response is aborted and the client sees a truncated transfer, not a
 // complete-looking file.
 func (s *api) exportSync(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := httpx.Query(r, "StartDate", "EndDate")
+	if err != nil {
+		httpx.WriteRequestError(w, err)
+		return
+	}
 	start, end := q.Get("StartDate"), q.Get("EndDate")
 	from, to, err := parseRange(start, end)
 	if err != nil {

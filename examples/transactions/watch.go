@@ -33,38 +33,77 @@ type watcher struct {
 	log    *slog.Logger
 	done   <-chan struct{} // closed when the service stops: watches end
 
+	subscribed chan struct{} // closed when the subscribing loop ended
+	stopLoop   func()        // ends the subscribing loop
+
 	mu      sync.Mutex
 	watches map[string]map[*watch]struct{} // by RID
 	subs    []*pubsub.Subscription
 }
 
-// startWatcher subscribes the instance's group to the status topics.
-func startWatcher(ctx context.Context, sub pubsub.Subscriber, ns events.Namespace, instance string, log *slog.Logger) (*watcher, error) {
-	w := &watcher{sub: sub, group: "transactions.watch." + instance, log: log, done: ctx.Done(), watches: map[string]map[*watch]struct{}{}}
+// startWatcher starts the watcher of the instance's group on the status
+// topics. It subscribes in the background, trying again with backoff until
+// every subscription works, so that the service starts while the broker is
+// still unreachable (its watches then see events once it is there).
+func startWatcher(ctx context.Context, sub pubsub.Subscriber, ns events.Namespace, instance string, log *slog.Logger) *watcher {
+	w := &watcher{sub: sub, group: "transactions.watch." + instance, log: log, done: ctx.Done(),
+		watches: map[string]map[*watch]struct{}{}, subscribed: make(chan struct{})}
+	lctx, stop := context.WithCancel(ctx)
+	w.stopLoop = stop
+	go func() {
+		defer close(w.subscribed)
+		pause := 200 * time.Millisecond
+		for {
+			err := w.subscribe(ctx, ns)
+			if err == nil {
+				return
+			}
+			w.log.Warn("cannot watch export status yet; trying again", "group", w.group, "retry_in", pause, "err", err)
+			select {
+			case <-time.After(pause):
+				pause = min(2*pause, 10*time.Second)
+			case <-lctx.Done():
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// subscribe subscribes the instance's group to the status topics, or
+// closes what it made and returns the error.
+func (w *watcher) subscribe(ctx context.Context, ns events.Namespace) error {
 	// The subscriptions outlive ctx: close stops them, then deletes the group.
 	sctx := context.WithoutCancel(ctx)
-	opts := []pubsub.SubscribeOption{pubsub.WithLogger(log), pubsub.WithMaxAttempts(1)}
+	opts := []pubsub.SubscribeOption{pubsub.WithLogger(w.log), pubsub.WithMaxAttempts(1)}
 	progress := ns.ExportProgress()
-	s, err := progress.Subscribe(sctx, sub, w.group, func(_ context.Context, p events.ExportProgress, _ *pubsub.Message) error {
+	s, err := progress.Subscribe(sctx, w.sub, w.group, func(_ context.Context, p events.ExportProgress, _ *pubsub.Message) error {
 		w.publish(liveStatus{ExportStatus: events.ExportStatus{RID: p.RID, Status: p.Status, Progress: p.Rows}})
 		return nil
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", progress.Name(), err)
+		return fmt.Errorf("watch %s: %w", progress.Name(), err)
 	}
-	w.add(s, progress.Name())
+	made := []*pubsub.Subscription{s}
+	names := []string{progress.Name()}
 	for _, topic := range []pubsub.Topic[events.ExportFinished]{ns.ExportCompleted(), ns.ExportFailed()} {
-		s, err := topic.Subscribe(sctx, sub, w.group, func(_ context.Context, f events.ExportFinished, _ *pubsub.Message) error {
+		s, err := topic.Subscribe(sctx, w.sub, w.group, func(_ context.Context, f events.ExportFinished, _ *pubsub.Message) error {
 			w.publish(liveStatus{ExportStatus: events.ExportStatus{RID: f.RID, Status: f.Status, Progress: f.Rows, URL: f.URL, Error: f.Error}})
 			return nil
 		}, opts...)
 		if err != nil {
-			_ = w.close()
-			return nil, fmt.Errorf("watch %s: %w", topic.Name(), err)
+			for _, m := range made {
+				_ = m.Close()
+			}
+			return fmt.Errorf("watch %s: %w", topic.Name(), err)
 		}
-		w.add(s, topic.Name())
+		made = append(made, s)
+		names = append(names, topic.Name())
 	}
-	return w, nil
+	for i := range made {
+		w.add(made[i], names[i])
+	}
+	return nil
 }
 
 func (w *watcher) add(s *pubsub.Subscription, topic string) {
@@ -80,6 +119,8 @@ const groupDeleteTimeout = 10 * time.Second
 // close stops the subscriptions and deletes the instance's group on each
 // topic.
 func (w *watcher) close() error {
+	w.stopLoop()
+	<-w.subscribed
 	w.mu.Lock()
 	subs, topics := w.subs, w.topics
 	w.subs, w.topics = nil, nil

@@ -9,6 +9,10 @@
 //
 //	sqlite:///ABSOLUTE/PATH.db, sqlite:RELATIVE.db, file:PATH.db, PATH.db
 //
-// Times are stored in UTC: TIMESTAMPTZ on PostgreSQL, fixed-width RFC 3339
-// text on SQLite (so that text order is time order).
+// Times are stored in UTC to the microsecond: TIMESTAMPTZ on PostgreSQL,
+// fixed-width RFC 3339 text on SQLite, whose text order is time order for
+// years 0001 to 9999, the range of dates accepted (MinDate, MaxDate).
+// Ranges are half-open in Go ([from, to)) and compared in SQL with
+// inclusive bounds inside that range, so that the range ending on
+// 9999-12-31 works on SQLite too.
 package txstore

@@ -36,14 +36,11 @@ const seedBatch = 500
 
 // Seed makes the transactions table hold n sample transactions when it is
 // empty, spread over the year 2025, and returns how many it inserted (0 when
-// the table was not empty). The data is deterministic: the same n gives the
+// the table was not empty: CountTransactions then tells how many it has).
+// Processes seeding one database at once seed it once. The data is deterministic: the same n gives the
 // same rows. progress, if not nil, is called after each committed chunk.
 func (s *Store) Seed(ctx context.Context, n int, progress func(done int)) (int, error) {
-	have, err := s.CountTransactions(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if have > 0 || n <= 0 {
+	if n <= 0 {
 		return 0, nil
 	}
 	rng := rand.New(rand.NewPCG(42, uint64(n)))
@@ -51,8 +48,12 @@ func (s *Store) Seed(ctx context.Context, n int, progress func(done int)) (int, 
 	const chunk = 20 * seedBatch // rows per database transaction
 	for done := 0; done < n; {
 		m := min(chunk, n-done)
-		if err := s.insertChunk(ctx, rng, span, done, m); err != nil {
+		inserted, err := s.insertChunk(ctx, rng, span, done, m, done == 0)
+		if err != nil {
 			return done, err
+		}
+		if !inserted {
+			return 0, nil // the table was not empty
 		}
 		done += m
 		if progress != nil {
@@ -62,12 +63,41 @@ func (s *Store) Seed(ctx context.Context, n int, progress func(done int)) (int, 
 	return n, nil
 }
 
-func (s *Store) insertChunk(ctx context.Context, rng *rand.Rand, span time.Duration, first, n int) error {
+// Reseed deletes every transaction and then seeds n, as Seed does on an
+// empty table. Export requests are kept.
+func (s *Store) Reseed(ctx context.Context, n int, progress func(done int)) (int, error) {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM transactions`); err != nil {
+		return 0, fmt.Errorf("txstore: reseed: %w", err)
+	}
+	return s.Seed(ctx, n, progress)
+}
+
+// insertChunk inserts n seeded rows in one database transaction. With
+// ifEmpty it first checks, under the database's write lock (SQLite's
+// immediate transaction, a PostgreSQL advisory lock), that the table is
+// empty, and inserts nothing (false) if not: two processes seeding one
+// database at once seed it once.
+func (s *Store) insertChunk(ctx context.Context, rng *rand.Rand, span time.Duration, first, n int, ifEmpty bool) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("txstore: seed: %w", err)
+		return false, fmt.Errorf("txstore: seed: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if ifEmpty {
+		if s.d.name == "postgres" {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7204162)`); err != nil {
+				return false, fmt.Errorf("txstore: seed: lock: %w", err)
+			}
+		}
+		var any int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM transactions LIMIT 1) AS t`).Scan(&any)
+		if err != nil {
+			return false, fmt.Errorf("txstore: seed: %w", err)
+		}
+		if any > 0 {
+			return false, nil
+		}
+	}
 	for off := 0; off < n; off += seedBatch {
 		m := min(seedBatch, n-off)
 		var q strings.Builder
@@ -90,11 +120,11 @@ func (s *Store) insertChunk(ctx context.Context, rng *rand.Rand, span time.Durat
 			)
 		}
 		if _, err := tx.ExecContext(ctx, s.d.q(q.String()), args...); err != nil {
-			return fmt.Errorf("txstore: seed: %w", err)
+			return false, fmt.Errorf("txstore: seed: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("txstore: seed: %w", err)
+		return false, fmt.Errorf("txstore: seed: %w", err)
 	}
-	return nil
+	return true, nil
 }

@@ -73,8 +73,13 @@ func (s *Sink) receive(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "body is not JSON")
 		return
 	}
+	q, err := httpx.Query(r, "fail")
+	if err != nil {
+		httpx.WriteRequestError(w, err)
+		return
+	}
 	key := r.Header.Get("Idempotency-Key")
-	if n, _ := strconv.Atoi(r.URL.Query().Get("fail")); n > 0 {
+	if n, _ := strconv.Atoi(q.Get("fail")); n > 0 {
 		s.mu.Lock()
 		id := r.URL.Path + " " + key
 		refuse := s.failures[id] < n
@@ -95,15 +100,23 @@ func (s *Sink) receive(w http.ResponseWriter, r *http.Request) {
 	close(s.notify)
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
-	s.log.Info("webhook received", "path", c.Path, "event", c.Event, "idempotency_key", key, "body", string(body))
+	s.log.Info("webhook received", "path", c.Path, "event", c.Event, "idempotency_key", key, "body", logged(body))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// logged is at most 1 KiB of a body, for the log.
+func logged(b []byte) string {
+	if len(b) > 1024 {
+		return string(b[:1024]) + "..."
+	}
+	return string(b)
 }
 
 // Calls returns the calls accepted so far, oldest first.
 func (s *Sink) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
+	return append([]Call{}, s.calls...)
 }
 
 // Wait blocks until some accepted call satisfies match, or ctx ends, and

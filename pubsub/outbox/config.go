@@ -81,6 +81,16 @@ type Config struct {
 	// DefaultStatsInterval (10s).
 	StatsInterval time.Duration
 
+	// StoreMiddleware wraps the storing of messages (Publish, and Tx's
+	// Publish) as publish middleware (pubsub.WithPublishMiddleware) wraps a
+	// broker's Publish: each gets the caller's context, the topic and the
+	// messages before they are stored, the first outermost. Give
+	// otelpubsub.PublishMiddleware() here to start a send span in the
+	// caller's trace and write its context into the stored messages'
+	// metadata, so that the relay's publish, later, continues that trace.
+	// Default none.
+	StoreMiddleware []func(next pubsub.PublishFunc) pubsub.PublishFunc
+
 	// Observer is told what the relays do; see Observer.
 	Observer Observer
 	// Logger logs relay failures (Warn), rejected messages (Error) and

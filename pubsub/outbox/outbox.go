@@ -69,6 +69,20 @@ func (o *Outbox) Publish(ctx context.Context, tx *sql.Tx, topic string, msgs ...
 	if tx == nil {
 		return fmt.Errorf("outbox: %w: nil *sql.Tx", pubsub.ErrInvalidOption)
 	}
+	if len(o.cfg.StoreMiddleware) == 0 {
+		return o.store(ctx, tx, topic, msgs)
+	}
+	f := pubsub.PublishFunc(func(ctx context.Context, topic string, msgs []*pubsub.Message) error {
+		return o.store(ctx, tx, topic, msgs)
+	})
+	for i := len(o.cfg.StoreMiddleware) - 1; i >= 0; i-- {
+		f = o.cfg.StoreMiddleware[i](f)
+	}
+	return f(ctx, topic, msgs)
+}
+
+// store stores msgs in tx.
+func (o *Outbox) store(ctx context.Context, tx *sql.Tx, topic string, msgs []*pubsub.Message) error {
 	rows, err := encode(topic, msgs)
 	if err != nil || len(rows) == 0 {
 		return err

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "activity"}
 	c.Register(":8091")
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
 		return activity.Run(ctx, activity.Deps{Publisher: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})

@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "analytics"}
 	c.Register(":8093")
 	instance := flag.String("instance", cmdutil.Env("INSTANCE", ""), "name of this instance in /api/stats (env INSTANCE; default host:pid)")
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {

@@ -6,17 +6,29 @@ package main
 
 import (
 	"context"
+	"flag"
 	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/audit"
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/txstore"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "audit"}
 	c.Register(":8092")
+	dbURL := flag.String("db", cmdutil.Env("AUDIT_DATABASE_URL", ""), "keep the trail in this database, postgres://... or sqlite:PATH, deduplicated through the inbox (env AUDIT_DATABASE_URL; default: in memory)")
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
-		return audit.Run(ctx, audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
+		deps := audit.Deps{Subscriber: b, Namespace: c.NS(), Addr: c.Addr, Metrics: c.Metrics(), Logger: log}
+		if *dbURL != "" {
+			db, err := txstore.OpenDB(*dbURL)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			deps.DB = db
+		}
+		return audit.Run(ctx, deps)
 	})
 }

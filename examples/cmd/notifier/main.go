@@ -11,15 +11,22 @@ import (
 	"log/slog"
 
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/internal/webhook"
 	"github.com/switchyard-go/switchyard/examples/notifier"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "notifier"}
 	c.Register(":8094")
+	allow := flag.String("callback-allow", cmdutil.Env("CALLBACK_ALLOW", webhook.DefaultAllow), "where export callbacks may go: host names, *.domain, *, IP addresses and CIDR networks, comma-separated (env CALLBACK_ALLOW; default loopback only)")
 	welcome := flag.String("welcome-webhook", cmdutil.Env("WELCOME_WEBHOOK_URL", ""), "URL that receives a welcome notification per signed_up event (env WELCOME_WEBHOOK_URL; empty: log only)")
 	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
-		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
+		policy, err := webhook.ParsePolicy(*allow)
+		if err != nil {
+			return err
+		}
+		return notifier.Run(ctx, notifier.Deps{Subscriber: b, Namespace: c.NS(), WelcomeWebhookURL: *welcome, CallbackPolicy: &policy,
+			Addr: c.Addr, Metrics: c.Metrics(), Logger: log})
 	})
 }

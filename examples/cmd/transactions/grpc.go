@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/switchyard-go/switchyard/examples/console"
 	"github.com/switchyard-go/switchyard/examples/events"
@@ -14,7 +15,6 @@ import (
 	"github.com/switchyard-go/switchyard/examples/internal/grpcx"
 	"github.com/switchyard-go/switchyard/examples/proto/authpb"
 	"github.com/switchyard-go/switchyard/examples/transactions"
-	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 // defaultLinks are the other services as the README starts them.
@@ -33,9 +33,13 @@ func (g *grpcFlags) register() {
 	flag.StringVar(&g.links, "console-links", cmdutil.Env("CONSOLE_LINKS", defaultLinks), "the services the console reaches: activity=URL and GROUP=URL of each group's dead-letter API, comma-separated (env CONSOLE_LINKS)")
 }
 
+// consoleBrokerWait is how long apply waits for the broker before serving
+// the console without live events.
+const consoleBrokerWait = 3 * time.Second
+
 // apply sets the gRPC, auth and console fields of deps; the returned func
 // releases what it opened.
-func (g *grpcFlags) apply(ctx context.Context, deps *transactions.Deps, b pubsub.Broker, ns events.Namespace, log *slog.Logger) (func(), error) {
+func (g *grpcFlags) apply(ctx context.Context, deps *transactions.Deps, b *cmdutil.LazyBroker, ns events.Namespace, log *slog.Logger) (func(), error) {
 	var closers []func() error
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -56,7 +60,15 @@ func (g *grpcFlags) apply(ctx context.Context, deps *transactions.Deps, b pubsub
 		log.Warn("no -auth-addr: exports are not checked; anyone may export")
 	}
 	if g.console {
-		d := console.Deps{Subscriber: b, Namespace: ns, DeadLetterAPIs: map[string]string{}, Logger: log}
+		d := console.Deps{Namespace: ns, DeadLetterAPIs: map[string]string{}, Logger: log}
+		// The console's live events need the broker's subscription now: wait
+		// a little for the connection, else serve the page without them.
+		select {
+		case <-b.Ready():
+			d.Subscriber = b
+		case <-time.After(consoleBrokerWait):
+			log.Warn("console: the broker is not connected yet; the page runs without live events", "waited", consoleBrokerWait)
+		}
 		for _, kv := range strings.Split(g.links, ",") {
 			name, u, ok := strings.Cut(strings.TrimSpace(kv), "=")
 			if !ok || u == "" {

@@ -1,9 +1,11 @@
 // Command transactions runs the transactions service (package
 // transactions): CSV exports, synchronous and asynchronous, over SQLite or
-// PostgreSQL, seeded with sample transactions when empty.
+// PostgreSQL, seeded with sample transactions when empty. It starts, and
+// accepts export requests into its outbox, even while the broker is
+// unreachable.
 //
-//	PUBSUB_URL=amqp://guest:guest@localhost:5672/ go run ./examples/cmd/transactions -addr :8095 -seed 100000
-//	DATABASE_URL=postgres://postgres@localhost:5432/test go run ./examples/cmd/transactions
+//	PUBSUB_URL=amqp://guest:guest@localhost:5672/ transactions -addr 127.0.0.1:8095 -seed 100000
+//	DATABASE_URL=postgres://postgres@localhost:5432/test transactions
 //
 // It serves gRPC on -grpc-addr (:9095), asks the auth service at
 // -auth-addr (localhost:8090) before every export, and serves the browser
@@ -13,50 +15,63 @@ package main
 import (
 	"context"
 	"flag"
-	"log/slog"
-	"time"
 
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
+	"github.com/switchyard-go/switchyard/examples/internal/httpx"
+	"github.com/switchyard-go/switchyard/examples/internal/webhook"
 	"github.com/switchyard-go/switchyard/examples/storage"
 	"github.com/switchyard-go/switchyard/examples/transactions"
 	"github.com/switchyard-go/switchyard/examples/txstore"
-	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "transactions"}
 	c.Register(":8095")
 	dbURL := flag.String("db", cmdutil.Env("DATABASE_URL", cmdutil.DefaultDatabaseURL()), "postgres://... or a SQLite file, sqlite:PATH (env DATABASE_URL)")
-	storeURL := flag.String("storage", cmdutil.Env("STORAGE_URL", cmdutil.DefaultStorageURL()), "where the exporters put the files: file:///DIR (env STORAGE_URL)")
+	storeURL := flag.String("storage", cmdutil.Env("STORAGE_URL", cmdutil.DefaultStorageURL()), "where the exporters put the files: file:///DIR, s3://BUCKET?region=R, gs://BUCKET (env STORAGE_URL)")
 	seed := flag.Int("seed", 10_000, "sample transactions to insert when the table is empty (1000000 for a load test)")
-	publicURL := flag.String("public-url", cmdutil.Env("PUBLIC_URL", ""), "base of download URLs, such as http://localhost:8095 (env PUBLIC_URL; default: the request's host)")
-	sweep := flag.Duration("sweep", transactions.DefaultSweepInterval, "how often the outbox sweeper republishes pending requests")
+	reseed := flag.Bool("reseed", false, "replace the transactions with -seed new sample ones, even when the table has rows")
+	publicURL := flag.String("public-url", cmdutil.Env("PUBLIC_URL", ""), "base of the download URLs handed out, such as http://localhost:8095 (env PUBLIC_URL; default: relative URLs)")
+	allow := flag.String("callback-allow", cmdutil.Env("CALLBACK_ALLOW", webhook.DefaultAllow), "where CallbackUrl may point: host names, *.domain, *, IP addresses and CIDR networks, comma-separated (env CALLBACK_ALLOW; default loopback only)")
+	sweep := flag.Duration("sweep", transactions.DefaultSweepInterval, "how often expired leases of exporters are looked for and their exports handed to another")
 	var g grpcFlags
 	g.register()
-	c.Main(func(ctx context.Context, log *slog.Logger, b pubsub.Broker) error {
+	cmdutil.Main(func(ctx context.Context) error {
+		log := c.Logger()
+		if err := c.Check(); err != nil {
+			return err
+		}
+		policy, err := webhook.ParsePolicy(*allow)
+		if err != nil {
+			return err
+		}
+		// Bind first, so that a port in use fails at once, before any
+		// seeding.
+		ln, err := httpx.Listen(nil, c.Addr)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
 		store, err := txstore.Open(ctx, *dbURL)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		started := time.Now()
-		n, err := store.Seed(ctx, *seed, func(done int) {
-			if done%100_000 == 0 {
-				log.Info("seeding", "rows", done, "of", *seed)
-			}
-		})
-		if err != nil {
+		if err := seedStore(ctx, store, *seed, *reseed, log); err != nil {
 			return err
-		}
-		if n > 0 {
-			log.Info("seeded sample transactions", "rows", n, "took", time.Since(started).Round(time.Millisecond))
 		}
 		files, err := storage.Open(*storeURL)
 		if err != nil {
 			return err
 		}
+		defer files.Close()
+		b, err := c.OpenBrokerLazy(log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
 		deps := transactions.Deps{Store: store, Storage: files, Publisher: b, Namespace: c.NS(),
-			PublicURL: *publicURL, SweepInterval: *sweep, Addr: c.Addr, Metrics: c.Metrics(), Logger: log}
+			PublicURL: *publicURL, CallbackPolicy: &policy, SweepInterval: *sweep, Listener: ln, Metrics: c.Metrics(), Logger: log}
 		closeGRPC, err := g.apply(ctx, &deps, b, c.NS(), log)
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	var c cmdutil.Common
+	c := cmdutil.Common{Service: "webhook-sink"}
 	c.Register(":8099")
 	cmdutil.Main(func(ctx context.Context) error {
 		return webhooksink.Run(ctx, webhooksink.Deps{Addr: c.Addr, Logger: c.Logger()})

@@ -37,7 +37,7 @@ function range() {
 // auth service's reason), 503 (the auth service is down: fail closed).
 async function showRefusal(resp) {
   let body = {};
-  try { body = await resp.json(); } catch (e) { body = { error: resp.statusText }; }
+  try { body = await resp.json(); } catch (e) { body = { detail: resp.statusText }; }
   const m = $("#export-message");
   m.hidden = false;
   m.dataset.status = String(resp.status);
@@ -46,10 +46,10 @@ async function showRefusal(resp) {
     m.textContent = `Denied: ${body.user} may not export transactions. ${body.reason || ""}`;
   } else if (resp.status === 503) {
     m.className = "unavailable";
-    m.textContent = `Exports are refused: ${body.error}`;
+    m.textContent = `Exports are refused: ${body.detail}`;
   } else {
     m.className = "error";
-    m.textContent = `${resp.status} ${resp.statusText}: ${body.error || ""}`;
+    m.textContent = `${resp.status} ${resp.statusText}: ${body.detail || ""}`;
   }
 }
 
@@ -201,7 +201,7 @@ async function postActivity(ev) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const out = await resp.json().catch(() => ({}));
-  $("#act-result").textContent = resp.ok ? `published ${out.id}` : `${resp.status}: ${out.error || ""}`;
+  $("#act-result").textContent = resp.ok ? `published ${out.id}` : `${resp.status}: ${out.detail || ""}`;
   $("#act-result").dataset.id = resp.ok ? out.id : "";
 }
 
@@ -249,7 +249,7 @@ async function replay(group, topic, id, btn) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ group, topic, ids: [id] }),
   });
   const out = await resp.json().catch(() => ({}));
-  btn.textContent = resp.ok ? `replayed ${out.replayed}` : `${resp.status}: ${out.error || ""}`;
+  btn.textContent = resp.ok ? `replayed ${out.replayed}` : `${resp.status}: ${out.detail || ""}`;
   btn.dataset.replayed = resp.ok ? String(out.replayed) : "error";
   setTimeout(refreshDeadLetters, 300);
 }

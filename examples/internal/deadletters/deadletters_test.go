@@ -81,7 +81,7 @@ func TestListReplayPurge(t *testing.T) {
 		code, v := do(http.MethodPost, "/api/deadletters/replay", tc.body)
 		assert.Equal(t, http.StatusBadRequest, code, tc.body)
 		if tc.want != "" {
-			assert.Equal(t, tc.want, v["error"], tc.body)
+			assert.Equal(t, tc.want, v["detail"], tc.body)
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 )
 
 // DefaultMaxBodyBytes is the request body limit of DecodeJSON callers that
@@ -16,20 +17,20 @@ const DefaultMaxBodyBytes = 64 << 10
 // WriteJSON writes v as the JSON response with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	writeJSON(w, status, v)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
 
-// Error is the JSON body of every error response: {"error": "..."}.
-type Error struct {
-	Error string `json:"error"`
-}
-
-// WriteError writes {"error": msg} with status.
+// WriteError writes an RFC 9457 problem document (Problem) with status
+// and msg as its detail.
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	WriteJSON(w, status, Error{Error: msg})
+	WriteProblem(w, Problem{Status: status, Detail: msg})
 }
 
 // RequestError is an error with the HTTP status it should be answered with.
@@ -49,15 +50,16 @@ func BadRequest(format string, args ...any) error {
 	return &RequestError{Status: http.StatusBadRequest, Err: fmt.Errorf(format, args...)}
 }
 
-// WriteRequestError answers err: with its status if it is a *RequestError,
-// 500 otherwise.
+// WriteRequestError answers err as a Problem: with its status if it is a
+// *RequestError, 500 otherwise. The errors joined in err (errors.Join) are
+// listed one by one in Problem.Errors.
 func WriteRequestError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
 	var re *RequestError
 	if errors.As(err, &re) {
-		WriteError(w, re.Status, re.Error())
-		return
+		status = re.Status
 	}
-	WriteError(w, http.StatusInternalServerError, err.Error())
+	WriteProblem(w, Problem{Status: status, Detail: detail(err), Errors: list(err)})
 }
 
 // DecodeJSON reads r's body, at most limit bytes (DefaultMaxBodyBytes when
@@ -70,7 +72,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		limit = DefaultMaxBodyBytes
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return &RequestError{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf("content type %q, want application/json", ct)}
+		return &RequestError{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf("content type %s, want application/json", Quote(ct))}
 	}
 	if r.ContentLength > limit {
 		return tooLarge(limit)
@@ -139,8 +141,11 @@ func decodeError(err error, limit int64) error {
 		}
 		return BadRequest("field %q is a JSON %s, want a JSON %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
 	default:
-		// Unknown fields, bad time formats and the like: encoding/json's text
-		// names the problem.
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return BadRequest("field %s is not allowed", Quote(strings.Trim(f, `"`)))
+		}
+		// Bad time formats and the like: encoding/json's text names the
+		// problem.
 		return BadRequest("bad request body: %v", err)
 	}
 }

@@ -30,12 +30,12 @@ func Listen(ln net.Listener, addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve serves h, under Traced, on ln until ctx ends, then shuts the server
+// Serve serves h, under Traced and Problems, on ln until ctx ends, then shuts the server
 // down gracefully (bounded by ShutdownTimeout) and returns nil; it returns
 // the server's error if it stops on its own. It closes ln.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           Traced(h),
+		Handler:           Traced(Problems(h)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/health"
@@ -89,6 +90,19 @@ func Subscribe[T any](ctx context.Context, c *Consumer, topic pubsub.Topic[T], h
 	return nil
 }
 
+// SubscribeRaw is Subscribe for an untyped handler (such as one wrapped by
+// outbox.Idempotent) on the topic named topic.
+func SubscribeRaw(ctx context.Context, c *Consumer, topic string, h pubsub.Handler, opts ...pubsub.SubscribeOption) error {
+	opts = append([]pubsub.SubscribeOption{pubsub.WithLogger(c.log)}, opts...)
+	sub, err := c.sub.Subscribe(ctx, topic, c.group, h, opts...)
+	if err != nil {
+		return fmt.Errorf("%s: subscribe to %s: %w", c.name, topic, err)
+	}
+	c.subs = append(c.subs, sub)
+	c.dead.Add(topic)
+	return nil
+}
+
 // Mux returns the start of a service's API: GET /healthz and GET /readyz
 // on checks (health.Register) and, when metrics is not nil, GET /metrics.
 // The service adds its own routes.
@@ -119,12 +133,27 @@ type Server struct {
 
 // Serve listens (httpx.Listen), logs msg with the address listened on
 // ("addr") and then attrs, and serves h until ctx ends (httpx.Serve),
-// running Background meanwhile. It returns nil after a clean shutdown.
-func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...any) error {
+// running Background meanwhile; it logs "shutting down" when ctx ends and
+// "stopped" once the requests in progress and Background are done. It
+// returns nil after a clean shutdown.
+func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...any) (err error) {
 	ln, err := httpx.Listen(s.Listener, s.Addr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	started := time.Now()
+	logged := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond))
+		close(logged)
+	})
+	defer func() {
+		if stop() {
+			return // Serve failed on its own; the caller reports err
+		}
+		<-logged // "shutting down" comes first
+		s.Logger.Info("stopped", "err", err)
+	}()
 	if s.Background != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); s.Background(ctx) }()

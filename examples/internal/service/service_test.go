@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +114,41 @@ func TestSubscribeError(t *testing.T) {
 	defer c.Close()
 	err = service.Subscribe(ctx, c, pubsub.NewTopic[string]("greetings"), func(context.Context, string, *pubsub.Message) error { return nil })
 	assert.ErrorContains(t, err, "test: subscribe to greetings: ")
+}
+
+// TestServeLogsShutdown: a service says when it starts shutting down and
+// when it stopped.
+func TestServeLogsShutdown(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil)).With("service", "test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- service.Server{Name: "test", Listener: ln, Logger: log}.Serve(ctx, http.NewServeMux(), "test API listening")
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(buf.String(), "test API listening") }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-errc)
+	out := buf.String()
+	assert.Regexp(t, `level=INFO msg="shutting down" service=test uptime=\S+\n`, out)
+	assert.Regexp(t, `level=INFO msg=stopped service=test err=<nil>\n$`, out)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
