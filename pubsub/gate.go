@@ -37,10 +37,21 @@ func (g *gate) leave() {
 // shutAndWait turns new calls away and waits until the calls in progress
 // have left or ctx ends (ctx's error). It is called once.
 func (g *gate) shutAndWait(ctx context.Context) error {
+	g.shut()
+	return g.wait(ctx)
+}
+
+// shut turns new calls away. It is called once.
+func (g *gate) shut() {
 	g.idle = make(chan struct{})
 	if g.state.Add(shutBit) == shutBit {
-		return nil
+		g.idleOnce.Do(func() { close(g.idle) })
 	}
+}
+
+// wait waits, after shut, until the calls in progress have left or ctx
+// ends (ctx's error).
+func (g *gate) wait(ctx context.Context) error {
 	select {
 	case <-g.idle:
 		return nil

@@ -46,7 +46,10 @@ func (s *Subscription) work(sl *slot) {
 	}
 }
 
-// handle runs the handler on one delivery and settles it.
+// handle runs the handler on one delivery and settles it. A worker settles
+// only while it holds the settling gate: once Shutdown's deadline passed,
+// the deliveries it did not settle are handed back by cutOff (whose
+// handlers ran) or by the driver's Close (untouched).
 func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	msg := (*Message)(d.Message())
 	if msg.Metadata == nil {
@@ -55,13 +58,19 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	f := inflight{d: d, msg: msg, attempt: msg.Attempt, ctx: s.handlerCtx}
 	if s.receiveCtx.Err() != nil {
 		// Taken while the subscription started to stop: hand it back.
-		s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(s.handlerCtx))
+		if s.settling.enter() {
+			s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(s.settleCtx))
+			s.settling.leave()
+		}
 		return
 	}
 	if msg.Attempt > s.cfg.maxAttempts {
 		// Earlier runs were cut off (a crash, a deadline) or its dead
 		// letter was parked when a member stopped: no handler runs it again.
-		s.deadLetter(&f, msg.Attempt-1, fmt.Errorf("pubsub: attempt %d is past the maximum of %d (earlier attempts were cut off or their dead letter was not stored)", msg.Attempt, s.cfg.maxAttempts), 0)
+		if s.settling.enter() {
+			s.deadLetter(&f, msg.Attempt-1, fmt.Errorf("pubsub: attempt %d is past the maximum of %d (earlier attempts were cut off or their dead letter was not stored)", msg.Attempt, s.cfg.maxAttempts), 0)
+			s.settling.leave()
+		}
 		return
 	}
 	for _, o := range s.cfg.observers {
@@ -72,11 +81,10 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	sl.begin(f)
 	if s.handlerCtx.Err() != nil {
 		// Shutdown's deadline passed since the message arrived, maybe
-		// before it could see this slot: the handler must not start.
+		// before cutOff could see this slot: the handler must not start;
+		// the driver's Close hands the message back untouched.
 		if _, ok := sl.claim(); ok {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.handlerCtx), handBackTimeout)
-			s.settle(&f, Settlement{Outcome: OutcomeReleased}, d.Release(ctx))
-			cancel()
+			s.observe(&f, Settlement{Outcome: OutcomeReleased})
 		}
 		return
 	}
@@ -89,22 +97,26 @@ func (s *Subscription) handle(sl *slot, d driver.Delivery) {
 	if !start.IsZero() {
 		took = time.Since(start)
 	}
+	if !s.settling.enter() {
+		return // Shutdown's deadline passed: cutOff takes the delivery from the slot
+	}
+	defer s.settling.leave()
 	if _, ok := sl.claim(); !ok {
-		return // Shutdown's deadline passed: it handed the message back
+		return // Shutdown's deadline passed: cutOff handed the message back
 	}
 	attempt := f.attempt
 	switch {
 	case err == nil:
-		s.settle(&f, Settlement{Outcome: OutcomeAcked, Duration: took}, d.Ack(s.handlerCtx))
+		s.settle(&f, Settlement{Outcome: OutcomeAcked, Duration: took}, d.Ack(s.settleCtx))
 	case errors.Is(err, ErrClosed) && s.receiveCtx.Err() != nil:
 		// The handler could not take the message because it stops too.
-		s.settle(&f, Settlement{Outcome: OutcomeReleased, Duration: took}, d.Release(s.handlerCtx))
+		s.settle(&f, Settlement{Outcome: OutcomeReleased, Duration: took}, d.Release(s.settleCtx))
 	case IsPermanent(err) || attempt >= s.cfg.maxAttempts:
 		s.deadLetter(&f, attempt, err, took)
 	default:
 		s.logFailure(msg, err)
 		delay := s.cfg.backoff(attempt)
-		s.settle(&f, Settlement{Outcome: OutcomeRetried, Delay: delay, Cause: err, Duration: took}, d.Retry(s.handlerCtx, delay, attempt+1))
+		s.settle(&f, Settlement{Outcome: OutcomeRetried, Delay: delay, Cause: err, Duration: took}, d.Retry(s.settleCtx, delay, attempt+1))
 	}
 }
 
@@ -143,7 +155,7 @@ func (s *Subscription) observe(f *inflight, st Settlement) {
 // handBack hands f's message back to be redelivered at once with the given
 // Attempt, after Shutdown's deadline.
 func (s *Subscription) handBack(f *inflight, attempt int, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.handlerCtx), handBackTimeout)
+	ctx, cancel := context.WithTimeout(s.settleCtx, handBackTimeout)
 	defer cancel()
 	s.settle(f, Settlement{Outcome: OutcomeRetried, Cause: cause}, f.d.Retry(ctx, 0, attempt))
 }
@@ -153,7 +165,8 @@ func (s *Subscription) handBack(f *inflight, attempt int, cause error) {
 // parked: this worker keeps it and tries again with backoff, never running
 // the handler again, until it is stored or Shutdown's deadline passes, when
 // it is handed back with an Attempt past the maximum so that the next
-// member dead-letters it at once.
+// member dead-letters it at once. The caller holds the settling gate, so
+// that cutOff waits for the hand-back.
 func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took time.Duration) {
 	dl := deadLetterOf(f.d, s.cfg.topic, s.cfg.group, attempts, cause)
 	st := Settlement{Outcome: OutcomeDeadLettered, Cause: cause, Duration: took}
@@ -163,15 +176,10 @@ func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took t
 		s.observe(f, st)
 		return
 	}
-	s.parkMu.Lock()
-	if s.cut {
-		s.parkMu.Unlock()
+	if s.handlerCtx.Err() != nil {
 		s.handBack(f, max(f.attempt+1, s.cfg.maxAttempts+1), cause)
 		return
 	}
-	s.parking.Add(1)
-	s.parkMu.Unlock()
-	defer s.parking.Done()
 	s.observe(f, Settlement{Outcome: OutcomeParked, Cause: cause, Err: err, Duration: took})
 	for try := 1; ; try++ {
 		delay := s.cfg.backoff(try)
@@ -195,12 +203,12 @@ func (s *Subscription) deadLetter(f *inflight, attempts int, cause error, took t
 // trace continues) and then acked.
 func (s *Subscription) storeDeadLetter(f *inflight, dl *Message) error {
 	if s.cfg.deadLetterTopic == "" {
-		return f.d.DeadLetter(s.handlerCtx, (*driver.Message)(dl))
+		return f.d.DeadLetter(s.settleCtx, (*driver.Message)(dl))
 	}
-	if err := s.c.Publish(f.ctx, s.cfg.deadLetterTopic, dl); err != nil {
+	if err := s.c.Publish(context.WithoutCancel(f.ctx), s.cfg.deadLetterTopic, dl); err != nil {
 		return err
 	}
-	return f.d.Ack(s.handlerCtx)
+	return f.d.Ack(s.settleCtx)
 }
 
 // deadLetterOf returns the dead letter of d's message: a fresh copy of it,

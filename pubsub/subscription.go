@@ -23,14 +23,15 @@ type Subscription struct {
 	stopReceiving  context.CancelFunc
 	handlerCtx     context.Context // cancelled when Shutdown's deadline passes
 	cancelHandlers context.CancelFunc
-	stopWatch      func() bool // stops the Subscribe-context watcher
+	settleCtx      context.Context // for settling with the broker: never cancelled
+	stopWatch      func() bool     // stops the Subscribe-context watcher
 
 	workers sync.WaitGroup
 	slots   []slot // one per worker: the delivery its handler runs
-
-	parkMu  sync.Mutex
-	cut     bool           // Shutdown's deadline passed; guarded by parkMu
-	parking sync.WaitGroup // workers holding a parked dead letter; Add under parkMu while !cut
+	// settling counts the workers settling a delivery (or parking one);
+	// Shutdown's deadline shuts it, so that no worker starts settling
+	// afterwards, and waits for those that did before the driver closes.
+	settling gate
 
 	stopOnce sync.Once
 	shutDown chan struct{} // closed when Shutdown's work is done
@@ -84,6 +85,7 @@ func startSubscription(ctx context.Context, cfg subscribeConfig, ds driver.Subsc
 	base := context.WithoutCancel(ctx)
 	s.receiveCtx, s.stopReceiving = context.WithCancel(base)
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(base)
+	s.settleCtx = base
 	s.workers.Add(cfg.concurrency)
 	for i := range cfg.concurrency {
 		go s.work(&s.slots[i])
@@ -165,15 +167,17 @@ func (s *Subscription) Shutdown(ctx context.Context) error {
 	return s.stopErr
 }
 
-// cutOff ends the drain at Shutdown's deadline: it cancels the handlers'
-// context, hands back the deliveries whose handlers still run (with the
-// next Attempt: the run was cut off) and waits for parked dead letters to
-// be handed back, before the driver releases what is left untouched.
+// cutOff ends the drain at Shutdown's deadline. In this order: no worker
+// starts settling any more; the deliveries whose handlers still run are
+// taken from their workers and handed back (with the next Attempt: the run
+// was cut off); the handlers' context is cancelled; then cutOff waits, for
+// at most handBackTimeout, for the settlements already under way (and for
+// parked dead letters to be handed back), before the driver releases what
+// is left untouched. A handler that returns after this settles nothing.
 func (s *Subscription) cutOff() {
-	s.parkMu.Lock()
-	s.cut = true
-	s.parkMu.Unlock()
-	s.cancelHandlers()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.handlerCtx), handBackTimeout)
+	defer cancel()
+	s.settling.shut()
 	var n int
 	for i := range s.slots {
 		f, ok := s.slots[i].claim()
@@ -183,7 +187,8 @@ func (s *Subscription) cutOff() {
 		n++
 		s.handBack(&f, f.attempt+1, nil)
 	}
-	s.parking.Wait()
+	s.cancelHandlers()
+	waitErr := s.settling.wait(ctx)
 	s.cfg.logger.Warn("pubsub: drain cut short; messages of unfinished handlers handed back for redelivery",
-		"topic", s.cfg.topic, "group", s.cfg.group, "handed_back", n)
+		"topic", s.cfg.topic, "group", s.cfg.group, "handed_back", n, "settlements_unfinished", waitErr != nil)
 }
