@@ -297,6 +297,8 @@
 // *pubsub.PublishError, and those with a paused ordering key wrap
 // pubsub.ErrOrderingKeyPaused. Context errors are returned unwrapped. No
 // error carries credentials: the broker never puts them in its errors, and
-// OpenURL refuses URLs with user information without repeating it. After
-// Close, calls return pubsub.ErrClosed.
+// OpenURL refuses URLs with user information without repeating it. The
+// dead-letter admin calls and DeleteGroup return pubsub.ErrNotFound for a
+// group without a subscription, and ListGroups for a topic that does not
+// exist. After Close, calls return pubsub.ErrClosed.
 package gcppubsub

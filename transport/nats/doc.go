@@ -255,7 +255,7 @@
 // running out of request_timeout returns an error wrapping
 // context.DeadlineExceeded and the last error seen. The dead-letter admin
 // calls and DeleteGroup return pubsub.ErrNotFound for a group that does not
-// exist. JetStream's refusals are returned as *jetstream.APIError, wrapped
+// exist, and ListGroups for a topic without a stream. JetStream's refusals are returned as *jetstream.APIError, wrapped
 // with what was being done; use errors.As to read their codes. Broker.As
 // gives the underlying *nats.Conn and jetstream.JetStream.
 package nats

@@ -374,7 +374,9 @@
 // (pubsub.ErrInvalidTopic, pubsub.ErrInvalidGroup, pubsub.ErrInvalidOption,
 // pubsub.ErrInvalidMessage, pubsub.ErrMessageTooLarge for a message over
 // MaxMessageBytes) wrapped with details. DeleteGroup and the dead-letter
-// admin return pubsub.ErrNotFound for a group that does not exist. Publish
+// admin return pubsub.ErrNotFound for a group that does not exist, and
+// ListGroups for a topic whose exchange does not exist (and an error
+// wrapping errors.ErrUnsupported for one that does). Publish
 // returns a *pubsub.PublishError with the indexes of the messages the
 // broker refused. After Close every call returns pubsub.ErrClosed. A
 // cancelled context returns its error unwrapped; running out of
