@@ -198,3 +198,43 @@ func TestBenchMatrixDiscovers(t *testing.T) {
 		}
 	}
 }
+
+// TestChartMarks: the chart names emulators, marks incomplete runs and
+// labels its axes in counts and durations.
+func TestChartMarks(t *testing.T) {
+	run := func(url, transport, emulator string, rate, received float64, p99 int64, missing int64) *benchResult {
+		return &benchResult{URL: url, Transport: transport, Emulator: emulator, benchConfig: benchConfig{Rate: rate},
+			ReceiveRate: received, Missing: missing, Latency: latencySummary{P99: p99}}
+	}
+	rec := &matrixRecord{Command: "switchyard bench --matrix", Machine: "test machine", Date: "2026-01-02T03:04:05Z", Results: []*benchResult{
+		run("mem://bench", "mem", "", 1000, 1001, 81_600, 0),
+		run("mem://bench", "mem", "", 0, 946_482, 145_000_000, 0),
+		run("gcppubsub://p", "gcppubsub", "localhost:8085", 1000, 64, 37_000_000_000, 7451),
+	}}
+	path := filepath.Join(t.TempDir(), "chart.svg")
+	require.NoError(t, writeChart(path, rec))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	svg := string(data)
+	for _, want := range []string{">mem<", ">gcppubsub<", ">(emulator)<", ">64*<", ">1001<", ">946482<", ">37.0s*<", ">81.6µs<",
+		">1k<", ">1M<", ">100µs<", ">10s<", ">1000 msgs/s<", ">max rate<",
+		"* incomplete run: some deliveries had not arrived when --drain ended"} {
+		assert.Contains(t, svg, want)
+	}
+	assert.NotContains(t, svg, ">1001*<", "complete runs are not marked")
+
+	rec.Results = rec.Results[:2]
+	require.NoError(t, writeChart(path, rec))
+	data, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), "incomplete run", "no note without an incomplete run")
+}
+
+func TestAxisLabels(t *testing.T) {
+	for v, want := range map[float64]string{1: "1", 100: "100", 1000: "1k", 10_000: "10k", 1e6: "1M", 2e9: "2G"} {
+		assert.Equal(t, want, count3(v))
+	}
+	for v, want := range map[float64]string{100: "100ns", 1e3: "1µs", 1e5: "100µs", 1e6: "1ms", 1e9: "1s", 1e11: "100s"} {
+		assert.Equal(t, want, durationTick(v))
+	}
+}
