@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
 	"github.com/switchyard-go/switchyard/internal/redact"
@@ -237,4 +238,11 @@ func TestAxisLabels(t *testing.T) {
 	for v, want := range map[float64]string{100: "100ns", 1e3: "1µs", 1e5: "100µs", 1e6: "1ms", 1e9: "1s", 1e11: "100s"} {
 		assert.Equal(t, want, durationTick(v))
 	}
+}
+
+func TestWrap(t *testing.T) {
+	width := func(s string) vg.Length { return vg.Length(len(s)) }
+	assert.Equal(t, []string{"aa bb", "cc", "dddddddd", "e"}, wrap("aa bb cc dddddddd e", 5, width))
+	assert.Equal(t, []string{"one line"}, wrap("one  line", 80, width))
+	assert.Empty(t, wrap("", 5, width))
 }

@@ -24,7 +24,8 @@ import (
 const (
 	chartWidth  = 10 * vg.Inch
 	chartHeight = 5 * vg.Inch
-	headerRoom  = 0.75 * vg.Inch
+	headerRoom  = 0.75 * vg.Inch // at least
+	lineHeight  = vg.Length(14)  // points: a line of the header
 )
 
 // palette colours the rates, in order.
@@ -91,19 +92,25 @@ func writeChart(path string, rec *matrixRecord) error {
 	header := throughput.Title.TextStyle
 	header.Font = font.From(plot.DefaultFont, 9)
 	header.XAlign, header.YAlign = draw.XLeft, draw.YTop
-	top := dc.Max.Y - vg.Points(8)
-	for _, line := range notes {
-		dc.FillText(header, vg.Point{X: dc.Min.X + vg.Points(10), Y: top}, line)
-		top -= vg.Points(14)
-	}
 	// One legend for both panels, in the header's right corner, where it
-	// hides no dot.
+	// hides no dot; the notes wrap to the room left of it.
 	legendArea := dc
 	legendArea.Max.Y -= vg.Points(6)
 	legendArea.Max.X -= vg.Points(10)
 	legend.Draw(legendArea)
+	lr := legend.Rectangle(legendArea)
+	room := dc.Size().X - (lr.Max.X - lr.Min.X) - vg.Points(40)
+	var lines []string
+	for _, note := range notes {
+		lines = append(lines, wrap(note, room, func(s string) vg.Length { return header.Rectangle(s).Max.X })...)
+	}
+	top := dc.Max.Y - vg.Points(8)
+	for _, line := range lines {
+		dc.FillText(header, vg.Point{X: dc.Min.X + vg.Points(10), Y: top}, line)
+		top -= lineHeight
+	}
 	area := dc
-	area.Max.Y -= headerRoom
+	area.Max.Y -= max(headerRoom, vg.Length(len(lines))*lineHeight+vg.Points(14))
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(20), PadLeft: vg.Points(6), PadRight: vg.Points(6), PadBottom: vg.Points(6)}
 	cells := plot.Align([][]*plot.Plot{{throughput, latency}}, tiles, area)
 	throughput.Draw(cells[0][0])
@@ -118,6 +125,28 @@ func writeChart(path string, rec *matrixRecord) error {
 		return err
 	}
 	return f.Close()
+}
+
+// wrap breaks text at spaces into lines no wider than room (as width
+// measures them); a word wider than room gets a line of its own.
+func wrap(text string, room vg.Length, width func(string) vg.Length) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = w
+		case width(line+" "+w) <= room:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // brokerLabel names r's broker on the chart: its scheme, or its URL when
