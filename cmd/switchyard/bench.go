@@ -51,7 +51,9 @@ $SWITCHYARD_AMQP_URL or amqp://guest:guest@127.0.0.1:5672/; NATS at
 gcppubsub://switchyard-bench), among the schemes this build knows. It
 prints a table (--json: the whole record), writes the record to --out and a
 chart of throughput and p99 latency to --chart (.png or .svg), both noting
-the command and the machine.`
+the command and the machine. The chart marks with "*" the runs that were
+still missing deliveries when --drain ended (their figures cover what
+arrived), and names runs on a Pub/Sub emulator as such.`
 
 func (a *app) benchCmd() *cobra.Command {
 	var o benchOptions
@@ -204,6 +206,9 @@ func (a *app) benchOne(rawURL string, cfg benchConfig) (*benchResult, error) {
 		res.URL = showURL(rawURL)
 		if u, perr := url.Parse(rawURL); perr == nil {
 			res.Transport = u.Scheme
+		}
+		if res.Transport == "gcppubsub" {
+			res.Emulator = a.getenv("PUBSUB_EMULATOR_HOST")
 		}
 	}
 	return res, err

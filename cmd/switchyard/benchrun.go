@@ -38,6 +38,9 @@ const headerSize = 24
 type benchResult struct {
 	URL       string `json:"url"`       // redacted
 	Transport string `json:"transport"` // the URL's scheme
+	// Emulator is the Pub/Sub emulator (PUBSUB_EMULATOR_HOST) a gcppubsub
+	// run talked to, instead of Google's service.
+	Emulator string `json:"emulator,omitempty"`
 	benchConfig
 	DurationSeconds float64 `json:"duration_s,omitempty"`
 

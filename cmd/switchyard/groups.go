@@ -18,9 +18,21 @@ with --json) where it cannot. --json prints one JSON object per group.
 What each broker can tell (through pubsub.GroupLister):
   mem://         every group, with exact backlog and dead-letter counts (of
                  this one process: see switchyard --help)
-  amqp://, gcppubsub://, nats://
-                 not yet: these transports do not implement listing, and the
-                 command exits 1 saying so
+  nats://        every group (the consumers of the topic's stream), with its
+                 backlog (its consumers' pending and unacknowledged messages,
+                 retries waiting included) and dead letters, as the server
+                 counts them; a message acked a moment ago may still count
+  gcppubsub://   every group (the topic's subscriptions TOPIC+GROUP), by
+                 name only: Pub/Sub's API counts no messages, so both counts
+                 are "-". Cloud Monitoring has them, a minute or more late:
+                 subscription/num_undelivered_messages of TOPIC+GROUP and of
+                 TOPIC+GROUP+dl
+  amqp://        whether the topic exists, nothing more: AMQP cannot list the
+                 queues bound to an exchange, so the command exits 1 saying
+                 so. On the broker's host rabbitmqctl can (a group's queue is
+                 TOPIC:GROUP, its dead letters TOPIC:GROUP:dead):
+                   rabbitmqctl -q list_bindings -p VHOST source_name destination_name
+                   rabbitmqctl -q list_queues -p VHOST name messages_ready messages_unacknowledged
 
 A topic the broker does not know exits 1.`
 

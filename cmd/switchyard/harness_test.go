@@ -5,16 +5,23 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	gpubsub "cloud.google.com/go/pubsub/v2"
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
@@ -25,9 +32,9 @@ import (
 
 // The commands are tested end to end: on mem:// in this process (the
 // in-memory broker lives in one process, so the test and the command must
-// share it), and as the built binary, run as a process, against RabbitMQ and
-// the Pub/Sub emulator, and on mem:// for what needs no shared state (exit
-// codes, usage, signals).
+// share it), and as the built binary, run as a process, against RabbitMQ,
+// NATS and the Pub/Sub emulator, and on mem:// for what needs no shared
+// state (exit codes, usage, signals).
 
 // waitTime bounds every wait for a command's output or a delivery.
 const waitTime = 15 * time.Second
@@ -117,11 +124,80 @@ func pubsubTarget(t *testing.T) *target {
 	return &target{name: "gcppubsub", url: url, process: true, shared: true, env: []string{"PUBSUB_EMULATOR_HOST=" + host}}
 }
 
+// defaultNATSURL is the NATS server tests use when SWITCHYARD_NATS_URL is
+// not set.
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+// natsTarget runs the binary against NATS (SWITCHYARD_NATS_URL, default
+// defaultNATSURL; skipped locally when it is unreachable, failing under
+// CI), in a namespace of its own whose streams are deleted when t ends.
+func natsTarget(t *testing.T) *target {
+	raw := os.Getenv("SWITCHYARD_NATS_URL")
+	if raw == "" {
+		raw = defaultNATSURL
+	}
+	u, err := url.Parse(raw)
+	require.NoError(t, err, "SWITCHYARD_NATS_URL")
+	host := strings.Split(u.Host, ",")[0]
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		host = net.JoinHostPort(host, "4222")
+	}
+	brokertest.Reachable(t, host, "NATS", "start nats-server with JetStream (nats-server -js) or set SWITCHYARD_NATS_URL")
+	ns := "clitest" + pubsub.NewID()[:8]
+	q := u.Query()
+	q.Set("namespace", ns)
+	u.RawQuery = q.Encode()
+	requireScheme(t, u.String())
+	t.Cleanup(func() {
+		deleteNATSStreams(t, raw, func(name string) bool { return strings.HasPrefix(name, ns+"_") || name == ns+"-deadletters" })
+	})
+	return &target{name: "nats", url: u.String(), process: true, shared: true}
+}
+
+// deleteNATSStreams deletes the streams of the server at raw whose names
+// match. Errors are logged.
+func deleteNATSStreams(t *testing.T, raw string, match func(name string) bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	u.RawQuery = ""
+	nc, err := natsgo.Connect(u.String())
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var del []string
+	names := js.StreamNames(ctx)
+	for n := range names.Name() {
+		if match(n) {
+			del = append(del, n)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Logf("cleanup: list streams: %v", err)
+	}
+	for _, n := range del {
+		if err := js.DeleteStream(ctx, n); err != nil {
+			t.Logf("cleanup: delete stream %s: %v", n, err)
+		}
+	}
+}
+
 // requireScheme skips t (fails it under CI) when transport.Open does not
 // know url's scheme in this build.
 func requireScheme(t *testing.T, url string) {
 	t.Helper()
-	b, err := transport.Open(context.Background(), url)
+	b, err := transport.Open(context.Background(), url, pubsub.WithLogger(nil))
 	if errors.Is(err, transport.ErrUnknownScheme) {
 		if brokertest.InCI() {
 			t.Fatalf("transport.Open does not know %s under CI=true: %v", showURL(url), err)
@@ -133,10 +209,17 @@ func requireScheme(t *testing.T, url string) {
 }
 
 // forEachBroker runs test on mem:// in this process, then with the binary
-// on RabbitMQ and on the Pub/Sub emulator.
+// on RabbitMQ, NATS and the Pub/Sub emulator.
 func forEachBroker(t *testing.T, test func(t *testing.T, tg *target)) {
 	t.Run("mem", func(t *testing.T) { test(t, memTarget()) })
+	forEachNetworked(t, test)
+}
+
+// forEachNetworked runs test with the binary on RabbitMQ, NATS and the
+// Pub/Sub emulator.
+func forEachNetworked(t *testing.T, test func(t *testing.T, tg *target)) {
 	t.Run("amqp", func(t *testing.T) { test(t, amqpTarget(t)) })
+	t.Run("nats", func(t *testing.T) { test(t, natsTarget(t)) })
 	t.Run("gcppubsub", func(t *testing.T) { test(t, pubsubTarget(t)) })
 }
 
@@ -190,10 +273,16 @@ func (tg *target) start(t *testing.T, stdin string, args ...string) *running {
 		} else if err != nil {
 			code = -1
 		}
-		r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
+		r.done <- result{code: code, stdout: r.stdout.String(), stderr: serverWarning.ReplaceAllString(r.stderr.String(), "")}
 	}()
 	return r
 }
+
+// serverWarning is the warning the NATS transport logs on connecting to a
+// NATS Server before 2.10, which the commands print (they print the
+// broker's warnings): it depends on the server, not on the command, so
+// results leave it out.
+var serverWarning = regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="nats: NATS Server before 2\.10 [^\n]*\n`)
 
 // wait waits for the command to end.
 func (r *running) wait(t *testing.T) result {
@@ -263,9 +352,9 @@ func (tg *target) openBroker(t *testing.T) broker {
 	return b.(broker)
 }
 
-// cleanup deletes, when t ends, the groups of topic the test made, and on
-// RabbitMQ the topic's exchange (knowing the transport's naming: the
-// exchange is named after the topic; pubsub cannot delete topics).
+// cleanup deletes, when t ends, the groups of topic the test made, then
+// the topic itself where the broker has an object for it (pubsub cannot
+// delete topics: see deleteTopic).
 func (tg *target) cleanup(t *testing.T, topic string, groups ...string) {
 	t.Cleanup(func() {
 		if !tg.shared {
@@ -284,19 +373,68 @@ func (tg *target) cleanup(t *testing.T, topic string, groups ...string) {
 			}
 			cancel()
 		}
-		if strings.HasPrefix(tg.url, "amqp") {
-			conn, err := amqp.Dial(tg.url)
+		deleteTopic(t, tg.url, b, topic)
+	})
+}
+
+// deleteTopic deletes the broker object of topic, as each transport's
+// package documentation ("Topic mapping") names it: on RabbitMQ the fanout
+// exchange named after the topic; on NATS the stream NS_<topic encoded>
+// (namespace NS from the URL, "switchyard" by default); on Pub/Sub the
+// topic of the same ID (test topics need no ID mapping), through b or, when
+// b is nil, a broker of its own. Errors are logged.
+func deleteTopic(t *testing.T, rawURL string, b pubsub.Broker, topic string) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	switch u.Scheme {
+	case "amqp", "amqps":
+		conn, err := amqp.Dial(rawURL)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		if err := ch.ExchangeDelete(topic, false, false); err != nil {
+			t.Logf("cleanup: delete exchange %s: %v", topic, err)
+		}
+		_ = ch.Close()
+	case "nats":
+		ns := u.Query().Get("namespace")
+		if ns == "" {
+			ns = "switchyard"
+		}
+		enc := strings.NewReplacer("_", "-_", "-", "--", ".", "_").Replace(topic)
+		deleteNATSStreams(t, rawURL, func(name string) bool { return name == ns+"_"+enc })
+	case "gcppubsub":
+		if b == nil {
+			ob, err := transport.Open(context.Background(), rawURL, pubsub.WithLogger(nil))
 			if err != nil {
 				t.Logf("cleanup: %v", err)
 				return
 			}
-			defer conn.Close()
-			if ch, err := conn.Channel(); err == nil {
-				_ = ch.ExchangeDelete(topic, false, false)
-				_ = ch.Close()
-			}
+			defer ob.Close()
+			b = ob
 		}
-	})
+		var c *gpubsub.Client
+		if as, ok := b.(interface{ As(any) bool }); !ok || !as.As(&c) {
+			t.Logf("cleanup: no Pub/Sub client for %s", rawURL)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		path := "projects/" + u.Host + "/topics/" + topic
+		if err := c.TopicAdminClient.DeleteTopic(ctx, &pb.DeleteTopicRequest{Topic: path}); err != nil {
+			t.Logf("cleanup: delete topic %s: %v", path, err)
+		}
+	}
 }
 
 // newTopic returns a topic name of the test's own.

@@ -48,8 +48,9 @@ of the batch were not, where the broker tells.
 
 Unless --force, publish first asks the broker for the topic's groups and
 refuses a topic that does not exist or has no group, since no broker keeps a
-message that no group would receive (brokers that cannot list groups are
-not asked).`
+message that no group would receive. RabbitMQ tells only whether the topic
+exists (see switchyard groups list --help), so there a topic without groups
+is not refused.`
 
 func (a *app) publishCmd() *cobra.Command {
 	var o publishOptions
@@ -186,7 +187,8 @@ func (a *app) publish(topic string, args []string, o publishOptions) error {
 }
 
 // checkTopicHasGroups returns an error when the broker says that topic does
-// not exist or has no group; brokers that cannot tell are not an error.
+// not exist or has no group; a broker that cannot list groups
+// (errors.ErrUnsupported, RabbitMQ for a topic that exists) is not an error.
 func (a *app) checkTopicHasGroups(b broker, topic string) error {
 	ctx, cancel := a.call()
 	defer cancel()

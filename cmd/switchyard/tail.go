@@ -127,8 +127,9 @@ func (a *app) tail(topic string, o tailOptions) error {
 
 // checkTailTarget returns an error when the broker says that group, when
 // given, or else topic does not exist. Every broker tells whether a group
-// exists (its dead letters are listed or ErrNotFound); whether a topic
-// exists only brokers that can list groups tell.
+// exists (its dead letters are listed or ErrNotFound), and whether a topic
+// exists (ListGroups answers, or ErrNotFound; RabbitMQ answers
+// errors.ErrUnsupported for a topic that exists).
 func (a *app) checkTailTarget(b broker, topic, group string) error {
 	ctx, cancel := a.call()
 	defer cancel()

@@ -115,6 +115,23 @@
 //  4. handle or move what is left on "T.dlq", then delete "T.G", the old
 //     dead-letter subscriptions and "T.dlq".
 //
+// ListGroups (pubsub.GroupLister) tells the groups of a topic by name
+// only: they are the subscriptions of the broker's project on the topic
+// (ListTopicSubscriptions) whose IDs are "T+G" as mapped above; the others
+// (another client's, another project's) are left out. A shortened ID does
+// not give its group back: the group is read from the subscription's
+// filter, which names it unless the group's name is over 180 bytes (then a
+// hash); such a group (a topic and group over 255 bytes together, the
+// group over 180) is left out, with a warning in the log. Backlog and
+// DeadLetters are always -1: Pub/Sub's API counts no messages, and reading
+// a dead-letter subscription to count it (as ListDeadLetters does) leases
+// its messages and may be answered with fewer than it holds, which would
+// show as a count too low. Cloud Monitoring has both counts, a minute or
+// more late: subscription/num_undelivered_messages of "T+G" (the backlog,
+// without messages held by members) and of "T+G+dl" (the dead letters).
+// A topic that does not exist is pubsub.ErrNotFound; a topic without
+// groups lists none.
+//
 // # Delivery semantics
 //
 // At-least-once. A message is acked only after its handler returned nil.
@@ -280,6 +297,8 @@
 // *pubsub.PublishError, and those with a paused ordering key wrap
 // pubsub.ErrOrderingKeyPaused. Context errors are returned unwrapped. No
 // error carries credentials: the broker never puts them in its errors, and
-// OpenURL refuses URLs with user information without repeating it. After
-// Close, calls return pubsub.ErrClosed.
+// OpenURL refuses URLs with user information without repeating it. The
+// dead-letter admin calls and DeleteGroup return pubsub.ErrNotFound for a
+// group without a subscription, and ListGroups for a topic that does not
+// exist. After Close, calls return pubsub.ErrClosed.
 package gcppubsub

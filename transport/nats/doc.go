@@ -207,6 +207,21 @@
 // DeleteGroup deletes both consumers, purges the group's subject and its
 // dead letters.
 //
+// ListGroups (pubsub.GroupLister) tells every group of a topic and both
+// counts, from two requests: the consumers of the topic's stream (one
+// consumer-list request) and the dead-letter stream's message count per
+// subject of the topic's groups (one stream-info request). A group is a
+// consumer whose name decodes to a group name (or, for a shortened name,
+// whose description the broker wrote names the group); its own consumer
+// is counted with it, and other clients' consumers are left out. Backlog is
+// the group's two consumers' pending messages (stored and not delivered
+// yet) plus their acknowledgement-pending ones (held by a member, or
+// waiting out a retry's delay), exact as the server answered;
+// acknowledgements are not waited for, so a message a handler finished
+// with a moment ago may still count. DeadLetters is the number of messages
+// on the group's dead-letter subject. A topic without a stream is
+// pubsub.ErrNotFound; a topic published to but without groups lists none.
+//
 // A server restart or a cut connection needs no application restart:
 // nats.go redials every 250ms (plus jitter) for ever, publishes wait as
 // described above, and subscriptions keep fetching once the connection and
@@ -240,7 +255,7 @@
 // running out of request_timeout returns an error wrapping
 // context.DeadlineExceeded and the last error seen. The dead-letter admin
 // calls and DeleteGroup return pubsub.ErrNotFound for a group that does not
-// exist. JetStream's refusals are returned as *jetstream.APIError, wrapped
+// exist, and ListGroups for a topic without a stream. JetStream's refusals are returned as *jetstream.APIError, wrapped
 // with what was being done; use errors.As to read their codes. Broker.As
 // gives the underlying *nats.Conn and jetstream.JetStream.
 package nats

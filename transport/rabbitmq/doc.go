@@ -296,6 +296,26 @@
 // (delivery_limit)"), the time from x-death, the topic, the group and the
 // attempts.
 //
+// ListGroups (pubsub.GroupLister) tells only whether a topic exists. AMQP
+// 0-9-1 can look up an exchange or a queue by name (a passive declare)
+// but cannot list the queues bound to an exchange, so a topic's groups
+// cannot be discovered over it. ListGroups returns pubsub.ErrNotFound when
+// the topic's exchange does not exist, and otherwise an error wrapping
+// errors.ErrUnsupported. RabbitMQ's management plugin has an HTTP API that
+// lists bindings and counts messages, but this transport speaks only AMQP:
+// the API is another endpoint, with its own credentials and permissions
+// (a user tag), of a plugin that not every broker runs (this project's test
+// broker does not), and the transport sends AMQP credentials nowhere else.
+// To see a topic's groups and what they hold, on the broker's host:
+//
+//	rabbitmqctl -q list_bindings -p VHOST source_name destination_name | awk -F'\t' '$1 == "TOPIC" {print $2}'
+//	rabbitmqctl -q list_queues -p VHOST name messages_ready messages_unacknowledged | grep -F 'TOPIC:'
+//
+// A group's queue "TOPIC:GROUP" holds its backlog (ready, and
+// unacknowledged: held by members), its queue "TOPIC:GROUP:dead" its dead
+// letters; messages waiting out a retry are in the shared retry queues,
+// counted in neither.
+//
 // A broker restart (rabbitmqctl stop_app/start_app, or the whole server)
 // needs no application restart: each connection is redialled with backoff
 // (100ms doubling to 5s, with jitter), publishes wait as described above,
@@ -354,7 +374,9 @@
 // (pubsub.ErrInvalidTopic, pubsub.ErrInvalidGroup, pubsub.ErrInvalidOption,
 // pubsub.ErrInvalidMessage, pubsub.ErrMessageTooLarge for a message over
 // MaxMessageBytes) wrapped with details. DeleteGroup and the dead-letter
-// admin return pubsub.ErrNotFound for a group that does not exist. Publish
+// admin return pubsub.ErrNotFound for a group that does not exist, and
+// ListGroups for a topic whose exchange does not exist (and an error
+// wrapping errors.ErrUnsupported for one that does). Publish
 // returns a *pubsub.PublishError with the indexes of the messages the
 // broker refused. After Close every call returns pubsub.ErrClosed. A
 // cancelled context returns its error unwrapped; running out of
