@@ -142,16 +142,18 @@ func (s Server) Serve(ctx context.Context, h http.Handler, msg string, attrs ...
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	started := time.Now()
+	shuttingDown := func() { s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond)) }
 	logged := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		s.Logger.Info("shutting down", "uptime", time.Since(started).Round(time.Millisecond))
-		close(logged)
-	})
+	stop := context.AfterFunc(ctx, func() { shuttingDown(); close(logged) })
 	defer func() {
-		if stop() {
+		switch {
+		case !stop():
+			<-logged // "shutting down" comes first
+		case ctx.Err() == nil:
 			return // Serve failed on its own; the caller reports err
+		default:
+			shuttingDown() // ctx ended, but the AfterFunc had not started yet
 		}
-		<-logged // "shutting down" comes first
 		s.Logger.Info("stopped", "err", err)
 	}()
 	if s.Background != nil {
