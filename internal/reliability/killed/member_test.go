@@ -41,8 +41,9 @@ const trapPayload = "trap"
 // SIGKILL cannot leave half of one in the pipe:
 //
 //	R              subscribed
-//	S <id> <att>   a handler started with Message ID id and Attempt att
-//	D <id> <att>   that handler completed (it returns nil next)
+//	S <id> <att> <ns>  a handler started with Message ID id and Attempt att
+//	                   at ns (Unix nanoseconds, the member's clock)
+//	D <id> <att> <ns>  that handler completed (it returns nil next)
 //
 // Commands the parent writes to a member's stdin:
 //
@@ -73,7 +74,7 @@ func runMember() int {
 		if trap {
 			released = rel.of(m.ID) // before the start record: the parent may answer at once
 		}
-		write(fmt.Sprintf("S %s %d\n", m.ID, m.Attempt))
+		write(fmt.Sprintf("S %s %d %d\n", m.ID, m.Attempt, time.Now().UnixNano()))
 		if trap {
 			select {
 			case <-released:
@@ -83,7 +84,7 @@ func runMember() int {
 		} else {
 			time.Sleep(workTime) // the handler's simulated work, not synchronisation
 		}
-		write(fmt.Sprintf("D %s %d\n", m.ID, m.Attempt))
+		write(fmt.Sprintf("D %s %d %d\n", m.ID, m.Attempt, time.Now().UnixNano()))
 		return nil
 	}
 

@@ -24,7 +24,8 @@ type event struct {
 	kind    byte // 'R', 'S', 'D'; 0 at the pipe's end
 	id      string
 	attempt int
-	at      time.Time // when the parent read it
+	at      time.Time // when the member wrote it (when the parent read it, for R and the end)
+	read    time.Time // when the parent read it
 	torn    string    // at the end: an unterminated tail, dropped
 	err     error     // a malformed record
 }
@@ -99,11 +100,15 @@ func readRecords(m *member, r *os.File, events chan<- event) {
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			events <- event{m: m, at: time.Now(), torn: line}
+			now := time.Now()
+			events <- event{m: m, at: now, read: now, torn: line}
 			return
 		}
 		ev, perr := parseRecord(strings.TrimSuffix(line, "\n"))
-		ev.m, ev.at, ev.err = m, time.Now(), perr
+		ev.m, ev.read, ev.err = m, time.Now(), perr
+		if ev.at.IsZero() {
+			ev.at = ev.read
+		}
 		events <- ev
 	}
 }
@@ -114,19 +119,23 @@ func parseRecord(line string) (event, error) {
 	switch {
 	case len(f) == 1 && f[0] == "R":
 		return event{kind: 'R'}, nil
-	case len(f) == 3 && (f[0] == "S" || f[0] == "D"):
+	case len(f) == 4 && (f[0] == "S" || f[0] == "D"):
 		a, err := strconv.Atoi(f[2])
 		if err != nil {
 			return event{}, fmt.Errorf("record %q: %w", line, err)
 		}
-		return event{kind: f[0][0], id: f[1], attempt: a}, nil
+		ns, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return event{}, fmt.Errorf("record %q: %w", line, err)
+		}
+		return event{kind: f[0][0], id: f[1], attempt: a, at: time.Unix(0, ns)}, nil
 	}
 	return event{}, fmt.Errorf("malformed record %q", line)
 }
 
 // kill SIGKILLs the member.
 func (m *member) kill() error {
-	m.killed, m.killedAt = true, time.Now()
+	m.killed, m.killedAt = true, time.Now().Round(0) // wall clock, as the members' records
 	return m.cmd.Process.Signal(syscall.SIGKILL)
 }
 
