@@ -26,6 +26,24 @@
 //     completion explained by a kill. It reports duplicates and the time
 //     from each kill to the completion elsewhere of what the victim held.
 //
+// What each broker shows, as its transport documents it:
+//
+//   - RabbitMQ (quorum group queue, the default): a victim's connection dies
+//     with it and the broker returns what it held at once, counting a
+//     delivery for each (x-delivery-count): the cut-off run comes back with
+//     Attempt 2, and so do the messages it had fetched ahead (at most its
+//     prefetch, twice its concurrency) though no handler ran them.
+//   - NATS JetStream, run with ack_wait=5s (the default 30s would make each
+//     recovery last 30s): what a victim held comes back after ack_wait,
+//     counted by JetStream, so with Attempt 2, fetched-ahead messages too
+//     (at most prefetch=256 per victim).
+//   - The Pub/Sub emulator: what a victim held comes back once its lease
+//     lapses (the ack deadline, 10s), behind the emulator's backlog; the
+//     transport does not trust an emulator's delivery count, so Attempt
+//     stays 1 (DESIGN allows "at most one" for a crash). Real Pub/Sub
+//     counts deliveries through the group's dead-letter policy; that is not
+//     covered here.
+//
 // Run it against the machine's brokers (RabbitMQ on 127.0.0.1:5672, NATS
 // with JetStream on 127.0.0.1:4222, or SWITCHYARD_AMQP_URL and
 // SWITCHYARD_NATS_URL; the Pub/Sub emulator runs inside the test):

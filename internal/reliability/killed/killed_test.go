@@ -54,7 +54,7 @@ func TestKilledMembersRabbitMQ(t *testing.T) {
 	runScenario(t, scenario{
 		name: "RabbitMQ 3.10 (quorum queue)", url: raw,
 		messages: testMessages, kills: testKills, members: testMembers,
-		counted: true, timeout: 90 * time.Second,
+		counted: true, prefetch: 2 * memberConcurrency, timeout: 90 * time.Second,
 	}, topic, "members")
 }
 
@@ -91,7 +91,7 @@ func TestKilledMembersNATS(t *testing.T) {
 	runScenario(t, scenario{
 		name: "NATS 2.9 JetStream (ack_wait 5s)", url: raw + sep + "namespace=" + ns + "&ack_wait=5s",
 		messages: testMessages, kills: testKills, members: testMembers,
-		counted: true, timeout: 90 * time.Second,
+		counted: true, prefetch: 256, timeout: 90 * time.Second,
 	}, "sykill", "members")
 }
 
@@ -145,6 +145,6 @@ func TestKilledMembersPubSubEmulator(t *testing.T) {
 	runScenario(t, scenario{
 		name: "Pub/Sub emulator (pstest)", url: "gcppubsub://switchyard-killed?streams=2",
 		messages: testMessages, kills: testKills, members: testMembers,
-		counted: false, timeout: 100 * time.Second,
+		counted: false, prefetch: 0, timeout: 110 * time.Second,
 	}, "sykill-"+suffix(), "members")
 }

@@ -29,7 +29,12 @@ type scenario struct {
 	// delivery count), so the message comes back with Attempt one higher;
 	// otherwise (an emulator that counts nothing) Attempt stays 1.
 	counted bool
-	timeout time.Duration // for the whole run, from the first publish
+	// prefetch is how many messages a member holds at most, handlers
+	// included (the transport's documented default), where counted: each
+	// may come back counted from a killed member without a handler having
+	// run it.
+	prefetch int
+	timeout  time.Duration // for the whole run, from the first publish
 }
 
 // kill is one SIGKILL and what it cut off.
@@ -342,6 +347,11 @@ func (r *run) check() {
 		}
 	}
 
+	// Messages fetched ahead by a victim come back counted, though no
+	// handler ran them: at most the prefetch of each victim.
+	assert.LessOrEqual(t, r.fetchedAhead(), len(r.kills)*r.sc.prefetch,
+		"messages whose first handler run had Attempt > 1: at most %d kills × prefetch %d", len(r.kills), r.sc.prefetch)
+
 	// What each victim held is completed later elsewhere, with one more
 	// Attempt where the transport counts the crash.
 	for i, k := range r.kills {
@@ -412,9 +422,9 @@ func (r *run) report(elapsed time.Duration) {
 	for _, ds := range r.dones {
 		handled += len(ds)
 	}
-	t.Logf("%s: %d members × %d handlers, %d messages published with confirms, %d SIGKILLs mid-handler (%d member processes in all); confirmed %d, completed %d distinct (%d completions), lost %d, duplicates %d (%d messages), %d handler starts; run %v",
+	t.Logf("%s: %d members × %d handlers, %d messages published with confirms, %d SIGKILLs mid-handler (%d member processes in all); confirmed %d, completed %d distinct (%d completions), lost %d, duplicates %d (%d messages), %d handler starts, %d first run with Attempt > 1 (fetched ahead by a victim); run %v",
 		r.sc.name, r.sc.members, memberConcurrency, r.sc.messages, len(r.kills), len(r.members),
-		len(r.confirmed), r.completed(), handled, len(r.confirmed)-r.completed(), dups, dupMsgs, r.handlerStarts(), elapsed.Round(time.Millisecond))
+		len(r.confirmed), r.completed(), handled, len(r.confirmed)-r.completed(), dups, dupMsgs, r.handlerStarts(), r.fetchedAhead(), elapsed.Round(time.Millisecond))
 	var worst time.Duration
 	for i, k := range r.kills {
 		var ids []string
@@ -460,6 +470,18 @@ func (r *run) timeline(id string) string {
 		fmt.Fprintf(&b, "kill %d of %s at +%v; ", i+1, k.victim, k.at.Sub(r.began).Round(time.Millisecond))
 	}
 	return b.String()
+}
+
+// fetchedAhead counts the messages whose first handler run had Attempt
+// above 1: delivered to a member that was killed before it ran them.
+func (r *run) fetchedAhead() int {
+	n := 0
+	for _, s := range r.starts {
+		if s[0].attempt > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // handlerStarts counts the handler starts of the run.
