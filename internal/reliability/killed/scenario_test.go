@@ -51,7 +51,6 @@ type run struct {
 	sc        scenario
 	t         *testing.T
 	members   []*member
-	live      int
 	starts    map[string][]event // per message ID, in the order read
 	dones     map[string][]event
 	open      map[*member]map[string]int // started, not completed
@@ -100,7 +99,6 @@ func runScenario(t *testing.T, sc scenario, topic, group string) {
 		m := startMember(t, len(r.members)+1, env, events)
 		r.members = append(r.members, m)
 		r.open[m] = map[string]int{}
-		r.live++
 	}
 	for range sc.members {
 		spawn()
@@ -133,15 +131,13 @@ func runScenario(t *testing.T, sc scenario, topic, group string) {
 	for !r.finished() {
 		select {
 		case ids := <-published:
-			for _, id := range ids {
-				r.confirmed[id] = true
-				if len(r.dones[id]) > 0 {
-					r.done++
-				}
-			}
+			r.confirm(ids)
 		case err := <-pubErr:
 			require.NoError(t, err, "publish")
 			r.pubDone = true
+			for len(published) > 0 { // sent before pubErr
+				r.confirm(<-published)
+			}
 		case ev := <-events:
 			if r.handle(ev) {
 				spawn()
@@ -220,6 +216,16 @@ func publish(ctx context.Context, p pubsub.Publisher, topic string, msgs []*pubs
 	return nil
 }
 
+// confirm records the IDs of a confirmed batch.
+func (r *run) confirm(ids []string) {
+	for _, id := range ids {
+		r.confirmed[id] = true
+		if len(r.dones[id]) > 0 {
+			r.done++
+		}
+	}
+}
+
 // handle records ev and acts on it; it reports whether it killed a member
 // (the caller starts a replacement).
 func (r *run) handle(ev event) bool {
@@ -267,7 +273,6 @@ func (r *run) handle(ev event) bool {
 			k.at = ev.m.killedAt
 			r.kills = append(r.kills, k)
 			r.killOf[ev.m] = k
-			r.live--
 			return true
 		case isTrap:
 			if err := ev.m.send("R " + ev.id); err != nil {
