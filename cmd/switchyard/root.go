@@ -160,7 +160,7 @@ func (a *app) rootCmd() *cobra.Command {
 	// $PUBSUB_URL: show it without its password.
 	pf.Lookup("url").DefValue = showURL(def)
 
-	root.AddCommand(a.publishCmd(), a.tailCmd(), a.dlqCmd(), a.groupsCmd(), a.benchCmd())
+	root.AddCommand(a.publishCmd(), a.tailCmd(), a.dlqCmd(), a.groupsCmd(), a.benchCmd(), a.soakCmd())
 	return root
 }
 
