@@ -43,6 +43,8 @@ bench exits 1; duplicates are counted, not timed.
 bench creates its groups ("bench-" and a random tag) on --topic and deletes
 them when it ends, also on Ctrl-C, which stops the load and prints what was
 measured so far. Messages of other runs on the same topic are ignored.
+For a long run with members leaving and joining, and this process's
+memory and goroutines watched, see "switchyard soak".
 
 --matrix runs the load at each of --rates on each broker URL given as an
 argument, or, with none, on every broker reachable here (mem://; RabbitMQ at
