@@ -48,5 +48,10 @@
 //	switchyard --url amqp://guest:guest@127.0.0.1:5672/ soak --rate 500 --publishers 4 \
 //	    --duration 10m --churn 20s --report 15s --json --out docs/reliability/soak-rabbitmq.json
 //
+// and a shorter one on NATS (docs/reliability/soak-nats.json, its command
+// in the record) with --duration 3m --churn 10s --report 10s. On NATS the
+// topic's stream stays after the soak (the library cannot delete topics);
+// "nats stream rm" removes it. Each record's samples show the progress.
+//
 // "switchyard <command> --help" documents each command.
 package main

@@ -32,7 +32,10 @@ subscriptions of --concurrency handlers. Every --churn one member (the next
 in turn, over all groups) leaves with Subscription.Close, which lets its
 running handlers finish and hands back what it had not started, and a new
 member of the same group subscribes in its place. After publishing it waits
-up to --drain for every group to receive every confirmed message.
+up to --drain for every group to receive every confirmed message. The rate
+is a schedule: a publisher behind it (each Publish waits for the broker's
+confirmation) sends at once until it catches up, so publish_rate in the
+record is the rate achieved; raise --publishers when one cannot keep up.
 
 Every --report it prints the messages published and received, the members
 replaced, and the process's RSS (from /proc/self/status VmRSS; where /proc
@@ -62,7 +65,8 @@ growing; 130 on Ctrl-C, after printing what was measured.
 soak creates its groups ("bench-" and a random tag) on --topic and deletes
 them when it ends, also on Ctrl-C. The topic itself stays (the library
 cannot delete topics): on RabbitMQ an exchange without queues; on NATS a
-stream holding the published messages, which "nats stream rm" removes.`
+stream that holds what no group had settled, which "nats stream rm"
+removes.`
 
 func (a *app) soakCmd() *cobra.Command {
 	var o soakOptions
