@@ -244,8 +244,14 @@ func (r *receiver) Close() error {
 
 	r.mu.Lock()
 	left := make([]*delivery, 0, len(r.held))
+	attempts := make([]int, 0, len(r.held))
 	for d := range r.held {
 		left = append(left, d)
+		if d.retryAs > 0 {
+			attempts = append(attempts, d.retryAs) // waiting for its retry
+		} else {
+			attempts = append(attempts, d.attempt)
+		}
 	}
 	r.mu.Unlock()
 	if len(left) == 0 {
@@ -253,10 +259,6 @@ func (r *receiver) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.b.cfg.RequestTimeout)
 	defer cancel()
-	attempts := make([]int, len(left))
-	for i, d := range left {
-		attempts[i] = d.attempt
-	}
 	if err := r.b.redeliver(ctx, left, attempts, true); err != nil {
 		return fmt.Errorf("nats: release %d messages of group %s of topic %s at close: %w", len(left), r.group, r.topic, err)
 	}
