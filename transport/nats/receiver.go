@@ -215,15 +215,17 @@ func (r *receiver) keepAliveLoop() {
 		case <-r.closed:
 			return
 		}
+		// Under r.mu, so that no settlement comes between the check that
+		// d is held and its progress report: a report that reached the
+		// server after a negative acknowledgement with delay would
+		// replace the delay by AckWait. (jetstream.Msg's own check, that
+		// the message was not acknowledged yet, leaves that gap.) A lost
+		// report is sent again next time.
 		r.mu.Lock()
-		held := make([]*delivery, 0, len(r.held))
 		for d := range r.held {
-			held = append(held, d)
+			_ = d.msg.InProgress()
 		}
 		r.mu.Unlock()
-		for _, d := range held {
-			_ = d.msg.InProgress() // fails once settled; a lost one is sent again next time
-		}
 	}
 }
 
