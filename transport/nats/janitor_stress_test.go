@@ -29,9 +29,14 @@ import (
 // must be handled to completion by both groups (exact IDs): a sweep that
 // purged a message a group had not received, or had handed back, loses
 // it. AckWait is short (3s) so that the members' progress reports (every
-// AckWait/3) run often; the delay between a hand-back and the next
-// delivery is measured, since a progress report that reaches the server
-// after the negative acknowledgement replaces its delay by AckWait.
+// AckWait/3) run often. The time from a hand-back to the next delivery is
+// logged, not asserted: on NATS Server 2.9, where a member waits short
+// delays itself and hands the message back on the group's own subject
+// (see Retry), the 4000 hand-backs of this flood queue behind new
+// messages (the own subject gets the member's concurrency, the topic its
+// prefetch), and most take 1.5 to 3s; with NakWithDelay the server sends
+// redeliveries first and they take under 1s. TestRetryOnIdleGroup
+// asserts the delay of hand-backs on an idle group.
 //
 //	go test -race -tags reliability -run 'TestSweepStress' ./transport/nats/
 func TestSweepStress(t *testing.T) {
