@@ -2,8 +2,8 @@
 //
 //	FuzzParseURL     amqp:// and amqps:// URLs to Config: never panics; no
 //	                 error shows the password (seeds: s3cr3t-PASS); an
-//	                 accepted URL keeps its credentials and host, validates,
-//	                 and parses again to the same URL.
+//	                 accepted URL is not opaque, keeps its credentials and
+//	                 host, validates, and parses again to the same URL.
 //	FuzzHeaders      Message → AMQP publishing → delivery → Message: what
 //	                 checkMessage accepts comes back equal (ID, Key,
 //	                 Metadata, Payload, Attempt 1); the headers are valid
@@ -75,6 +75,10 @@ func FuzzParseURL(f *testing.F) {
 				t.Fatalf("parseURL(%q): error %q shows the password", raw, err)
 			}
 			return
+		}
+		if u.Opaque != "" {
+			// amqp091 would connect to its default, guest@localhost:5672.
+			t.Fatalf("parseURL(%q) accepted an opaque URL as %q", raw, c.URL)
 		}
 		if err := c.Validate(); err != nil {
 			t.Fatalf("parseURL(%q) accepted a Config that does not validate: %v", raw, err)
