@@ -20,7 +20,13 @@
 //
 //	go test -run '^$' -fuzz '^FuzzTopic$' -fuzztime 5m -parallel 1 ./pubsub
 //
-// Findings: see the report of issue 15 and the testdata files.
+// Findings (60s each with -parallel 1 on 2 shared cores, December 2026):
+// FuzzValidateName 273,126 executions, nothing; FuzzTopic 4,493 executions
+// (JSON and reflection make it slow), nothing beyond what its seeds showed
+// when the target was written: Topic.Publish with WithID("") sent ce-id ""
+// while Publish gave the message a new ID (fixed; the input is
+// testdata/fuzz/FuzzTopic/withid-empty); FuzzTopicDecode 249,408
+// executions, nothing.
 package pubsub_test
 
 import (

@@ -15,7 +15,11 @@
 //
 //	go test -run '^$' -fuzz '^FuzzOpen$' -fuzztime 5m -parallel 1 ./transport
 //
-// Findings: none in 60s runs (see the report of issue 15).
+// Findings (60s with -parallel 1 on 2 shared cores, December 2026): its
+// seeds found that an opaque gcppubsub URL (gcppubsub:USER:PASS@PROJECT)
+// put its password in the error (fixed in gcppubsub; testdata/fuzz/
+// FuzzOpen/gcppubsub-opaque-password); the fuzzer then ran 42,143
+// executions and found nothing more.
 package transport_test
 
 import (

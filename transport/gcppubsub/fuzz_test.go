@@ -17,7 +17,11 @@
 //
 //	go test -run '^$' -fuzz '^FuzzAttributes$' -fuzztime 5m -parallel 1 ./transport/gcppubsub
 //
-// Findings: see the report of issue 15 and the testdata files.
+// Findings (60s each with -parallel 1 on 2 shared cores, December 2026):
+// FuzzParseURL 88,981 executions, FuzzAttributes 38,016, FuzzNames 104,189:
+// nothing. An opaque URL (gcppubsub:USER:PASS@PROJECT) put its password in
+// the error; it was found with the seeds of transport's FuzzOpen and fixed
+// (testdata/fuzz/FuzzParseURL/gcppubsub-opaque-password).
 package gcppubsub
 
 import (

@@ -19,7 +19,12 @@
 //
 //	go test -run '^$' -fuzz '^FuzzHeaders$' -fuzztime 5m -parallel 1 ./transport/nats
 //
-// Findings: see the report of issue 15 and the testdata files.
+// Findings (60s each with -parallel 1 on 2 shared cores, December 2026):
+// FuzzParseURL found in 2s that a host with ':' and no valid port (":0:",
+// "::1") was taken with port 4222 and made a server URL that does not
+// parse; such hosts are now refused (testdata/fuzz/FuzzParseURL/
+// 459553923deb4dbf); after the fix, 174,934 executions found nothing.
+// FuzzHeaders 21,948 executions, FuzzNames 115,205: nothing.
 package nats
 
 import (

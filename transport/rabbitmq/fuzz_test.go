@@ -22,7 +22,12 @@
 //
 //	go test -run '^$' -fuzz '^FuzzHeaders$' -fuzztime 5m -parallel 1 ./transport/rabbitmq
 //
-// Findings: none in 60s runs of each (see the report of issue 15).
+// Findings (60s each with -parallel 1 on 2 shared cores, December 2026):
+// FuzzParseURL 167,222 executions, FuzzHeaders 284,615, FuzzHeaderValue
+// 23,056, FuzzNames 194,518: nothing. An opaque URL (amqp:USER:PASS@HOST),
+// which amqp091 read as guest@localhost:5672, was found by
+// transport's TestOpenNeverShowsPassword and is now refused; FuzzParseURL
+// asserts it (testdata/fuzz/FuzzParseURL/opaque-connects-to-localhost).
 package rabbitmq
 
 import (
