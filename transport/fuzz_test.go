@@ -112,8 +112,11 @@ func secrets(raw string) []string {
 			out = append(out, p)
 		}
 	}
-	// Opaque or unparsable URLs: the seed password before an '@', once.
-	if at := strings.LastIndex(raw, "@"); at > 0 && strings.Count(raw, fuzzPassword) == 1 && strings.Contains(raw[:at], fuzzPassword) {
+	// Opaque or unparsable URLs: the seed password before an '@', once,
+	// outside the query and fragment (which an error may quote).
+	head, _, _ := strings.Cut(raw, "?")
+	head, _, _ = strings.Cut(head, "#")
+	if at := strings.LastIndex(head, "@"); at > 0 && strings.Count(raw, fuzzPassword) == 1 && strings.Contains(head[:at], fuzzPassword) {
 		out = append(out, fuzzPassword)
 	}
 	return out
