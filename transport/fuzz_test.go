@@ -7,8 +7,10 @@
 //   - Open never panics and always fails (here);
 //   - an error is ErrInvalidURL, ErrUnknownScheme, a transport's own
 //     validation error, or ErrInvalidOption for a URL that was accepted;
-//   - no error contains the URL's password (or, for nats:// and tls://, its
-//     token): seeds use the password s3cr3t-PASS.
+//   - no error contains the URL's password (or, for nats://, tls:// and
+//     URLs without a scheme, its token), nor a password-like part before an
+//     '@' of an opaque or unparsable URL or a path: seeds use the password
+//     s3cr3t-PASS.
 //
 // Seeds are the f.Add calls below and the files in testdata/fuzz/FuzzOpen;
 // plain `go test` runs them. To fuzz (one fuzz at a time on a small machine):
@@ -105,18 +107,20 @@ func secrets(raw string) []string {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil {
 		p, ok := u.User.Password()
-		if !ok && (u.Scheme == "nats" || u.Scheme == "tls") {
-			p = u.User.Username() // a token
+		if !ok && (u.Scheme == "nats" || u.Scheme == "tls" || u.Scheme == "") {
+			p = u.User.Username() // a token (or may be one, without a scheme)
 		}
 		if len(p) >= 6 && strings.Count(raw, p) <= 1 {
 			out = append(out, p)
 		}
 	}
-	// Opaque or unparsable URLs: the seed password before an '@', once,
-	// outside the query and fragment (which an error may quote).
+	// Opaque or unparsable URLs, and paths: the seed password before an
+	// '@', once, outside the query and fragment (which an error may quote).
+	// A user name that parses as one is not a secret, except as above.
 	head, _, _ := strings.Cut(raw, "?")
 	head, _, _ = strings.Cut(head, "#")
-	if at := strings.LastIndex(head, "@"); at > 0 && strings.Count(raw, fuzzPassword) == 1 && strings.Contains(head[:at], fuzzPassword) {
+	if at := strings.LastIndex(head, "@"); at > 0 && (err != nil || u.User == nil) &&
+		strings.Count(raw, fuzzPassword) == 1 && strings.Contains(head[:at], fuzzPassword) {
 		out = append(out, fuzzPassword)
 	}
 	return out
