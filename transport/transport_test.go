@@ -27,6 +27,8 @@ func TestOpenErrors(t *testing.T) {
 		{"kafka://broker:9092", transport.ErrUnknownScheme, `"kafka"`},
 		{"amqp://user:s3cret@host:5672/%zz", transport.ErrInvalidURL, "amqp://[unparsable URL]"},
 		{"://nothing", transport.ErrInvalidURL, "[unparsable URL]"},
+		{"//s3cret-token@host:4222", transport.ErrInvalidURL, `"//xxxxx@host:4222" has no scheme`}, // found by FuzzOpen
+		{"//user:s3cret@host", transport.ErrInvalidURL, `"//xxxxx@host" has no scheme`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {

@@ -133,9 +133,13 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("rabbitmq: URL is empty"))
-	} else if _, err := url.Parse(c.URL); err != nil {
+	} else if u, err := url.Parse(c.URL); err != nil {
 		// url's error quotes the whole URL: leave it out.
 		errs = append(errs, fmt.Errorf("rabbitmq: URL %s does not parse", redact.URL(c.URL)))
+	} else if u.Opaque != "" {
+		// "amqp:USER:PASS@HOST" has no host for amqp091, which would
+		// connect to its default, guest@localhost:5672, instead.
+		errs = append(errs, fmt.Errorf("rabbitmq: URL %s is opaque; want %s://USER:PASSWORD@HOST:PORT/VHOST", redact.URL(c.URL), u.Scheme))
 	} else if _, err := amqp.ParseURI(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("rabbitmq: URL %s: %w", redact.URL(c.URL), redact.Err(err, urlPassword(c.URL))))
 	}
@@ -183,6 +187,9 @@ var ourParams = []string{"confirm_timeout", "connect_timeout", "dead_letter_limi
 func parseURL(u *url.URL) (Config, error) {
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
 		return Config{}, fmt.Errorf("rabbitmq: URL scheme %q, want amqp or amqps", u.Scheme)
+	}
+	if u.Opaque != "" {
+		return Config{}, fmt.Errorf("rabbitmq: URL %s is opaque; want %s://USER:PASSWORD@HOST:PORT/VHOST", redact.URL(u.String()), u.Scheme)
 	}
 	var (
 		c    Config
