@@ -314,9 +314,10 @@ func (n *Node) StartApp(ctx context.Context) error {
 }
 
 // Join makes n a member of first's cluster: stop_app, reset, join_cluster,
-// start_app.
+// start_app (which returns once the application runs). Each CLI call
+// starts an Erlang VM: seconds each on a loaded machine.
 func (n *Node) Join(ctx context.Context, first *Node) error {
-	for _, args := range [][]string{{"stop_app"}, {"reset"}, {"join_cluster", first.Name}, {"start_app"}, {"await_startup"}} {
+	for _, args := range [][]string{{"stop_app"}, {"reset"}, {"join_cluster", first.Name}, {"start_app"}} {
 		if _, err := n.Ctl(ctx, args...); err != nil {
 			return fmt.Errorf("join %s to %s: %w", n.Name, first.Name, err)
 		}
