@@ -190,7 +190,7 @@ func (b *broker) withTimeout(ctx context.Context, what string, fn func(context.C
 func (b *broker) Ping(ctx context.Context) error {
 	for _, l := range []*link{b.pubLink, b.subLink, b.adminLink} {
 		if !l.up() {
-			return fmt.Errorf("rabbitmq: %s connection to %s is down; reconnecting", l.name, l.addr)
+			return fmt.Errorf("rabbitmq: %s connection to %s is down; reconnecting", l.name, l.addrs)
 		}
 	}
 	_, err := b.pub.channel(ctx)
