@@ -80,12 +80,29 @@ func (n *Node) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Port))
 }
 
+// Options configure the nodes of StartWith and ClusterWith.
+type Options struct {
+	// Config lines go into rabbitmq.conf after the listener, for example
+	// "consumer_timeout = 10000" or the ssl_options of a TLS listener.
+	Config []string
+	// Advanced is the content of advanced.config (Erlang terms), for
+	// settings rabbitmq.conf lacks, for example
+	// `[{rabbit, [{channel_tick_interval, 1000}]}].`; empty: none.
+	Advanced string
+}
+
 // Start starts one node whose rabbitmq.conf holds config's lines (for
 // example "consumer_timeout = 10000") after the listener, waits until it
 // runs, and stops and removes it when t ends.
 func Start(t testing.TB, config ...string) *Node {
 	t.Helper()
-	return Cluster(t, 1, config...)[0]
+	return ClusterWith(t, 1, Options{Config: config})[0]
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, o Options) *Node {
+	t.Helper()
+	return ClusterWith(t, 1, o)[0]
 }
 
 // Cluster starts n nodes with the same config lines (see Start), all at
@@ -93,6 +110,12 @@ func Start(t testing.TB, config ...string) *Node {
 // start_app). They share one Erlang cookie of their own. Node 1 is first in
 // the result.
 func Cluster(t testing.TB, n int, config ...string) []*Node {
+	t.Helper()
+	return ClusterWith(t, n, Options{Config: config})
+}
+
+// ClusterWith is Cluster with Options.
+func ClusterWith(t testing.TB, n int, o Options) []*Node {
 	t.Helper()
 	bin := findBin(t)
 	base, err := os.MkdirTemp("", "swy-rabbit-")
@@ -127,7 +150,7 @@ func Cluster(t testing.TB, n int, config ...string) []*Node {
 	}
 	prefix := "swy-" + randomHex(4)
 	for i := 1; i <= n; i++ {
-		nd, err := newNode(bin, base, home, fmt.Sprintf("%s-%d@localhost", prefix, i), config)
+		nd, err := newNode(bin, base, home, fmt.Sprintf("%s-%d@localhost", prefix, i), o)
 		if err != nil {
 			t.Fatalf("rabbitnode: %v", err)
 		}
@@ -158,7 +181,7 @@ func Cluster(t testing.TB, n int, config ...string) []*Node {
 }
 
 // newNode prepares the directory and environment of a node.
-func newNode(bin, base, home, name string, config []string) (*Node, error) {
+func newNode(bin, base, home, name string, o Options) (*Node, error) {
 	short, _, _ := strings.Cut(name, "@")
 	dir := filepath.Join(base, short)
 	ports, err := freePorts(2)
@@ -171,13 +194,16 @@ func newNode(bin, base, home, name string, config []string) (*Node, error) {
 			return nil, err
 		}
 	}
-	conf := "listeners.tcp.default = " + n.Addr() + "\n" + strings.Join(config, "\n") + "\n"
+	conf := "listeners.tcp.default = " + n.Addr() + "\n" + strings.Join(o.Config, "\n") + "\n"
 	files := map[string]string{
 		"rabbitmq.conf":   conf,
 		"enabled_plugins": "[].\n",
 		// Replaces the machine's rabbitmq-env.conf (which names the
 		// default node).
 		"rabbitmq-env.conf": "ERL_EPMD_ADDRESS=127.0.0.1\n",
+	}
+	if o.Advanced != "" {
+		files["advanced.config"] = o.Advanced + "\n"
 	}
 	for f, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o644); err != nil {

@@ -195,10 +195,7 @@
 // fast as a hand-tuned amqp091-go consumer. Raise Prefetch (or the
 // concurrency) for throughput. Delivery is at least once: a message is
 // acknowledged after its handler returned nil (or after its dead letter was
-// stored). RabbitMQ closes a consumer's channel when one of its messages
-// stays unacknowledged longer than the server's consumer_timeout (30
-// minutes by default): a handler that runs longer has its message
-// redelivered. Messages of one Key are not kept in order (Features
+// stored). Messages of one Key are not kept in order (Features
 // OrderingByKey is false): prefetch and concurrent handlers reorder them.
 //
 // Message.Attempt is the x-switchyard-attempt header (1 when absent) plus
@@ -326,6 +323,41 @@
 // consuming; Receive simply blocks during the outage. Open fails with a
 // clear error, naming host:port, if the broker is unreachable or silent for
 // ConnectTimeout (default 10s).
+//
+// # Long handlers and consumer_timeout
+//
+// RabbitMQ closes a consumer's channel (PRECONDITION_FAILED, "delivery
+// acknowledgement timed out") when one of its messages stays
+// unacknowledged longer than the server's consumer_timeout (30 minutes by
+// default; RabbitMQ 3.10 checks it on each channel tick, every minute, so
+// the channel closes up to a minute after the limit) and returns every
+// message the channel held to the queue, counted as a delivery. The
+// subscription then consumes again on a new channel by itself (a warning is
+// logged) and the broker delivers those messages again. What a member
+// does with a redelivered message whose first run is still in its hands:
+//
+//   - while that run is still going, the redelivery is held back, not
+//     handed to a handler: no message runs twice at once in one member;
+//   - if the run succeeds, its acknowledgement (lost with the old channel)
+//     is made on the redelivery instead: one run, outcome acked;
+//   - if the run fails (or the subscription hands it back), the held
+//     redelivery is handled next, with the broker's count in its Attempt
+//     (Attempt 2 after one timeout);
+//   - if the redelivery arrives only after the run succeeded (a
+//     subscription with no free handler slot does not take it earlier), the
+//     run's settlement reports the lost acknowledgement
+//     (pubsub.OutcomeSettleFailed), and the redelivery is acked without
+//     running the handler (remembered for 10 minutes).
+//
+// With several members, the broker may deliver the message again to
+// another member, whose handler then runs while the first still does: a
+// duplicate, as at-least-once delivery allows. To let handlers run longer,
+// raise consumer_timeout on the server (rabbitmq.conf:
+// consumer_timeout = 3600000, in milliseconds; or in advanced.config
+// {rabbit, [{consumer_timeout, undefined}]} to disable it). Per queue,
+// the x-consumer-timeout argument or policy key exists only from RabbitMQ
+// 3.12. Tested by TestConsumerTimeout (build tag reliability) with
+// consumer_timeout = 10000 on a node of its own.
 //
 // # Cluster nodes
 //
