@@ -95,7 +95,8 @@ type Config struct {
 	// end them sooner. Default DefaultConfirmTimeout (30s).
 	ConfirmTimeout time.Duration
 	// ConnectTimeout bounds each connection attempt: the TCP, TLS and AMQP
-	// handshakes of New and OpenURL, and of each reconnection. Default
+	// handshakes of New and OpenURL, and of each reconnection, to each node
+	// of a host list in turn. Default
 	// DefaultConnectTimeout (10s).
 	ConnectTimeout time.Duration
 	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish

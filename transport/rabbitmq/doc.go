@@ -371,9 +371,11 @@
 // its port (net/url reads the text after the last ':' as a port), and IPv6
 // literals may only be a single host. Errors name the addresses, never the
 // password. The client does not prefer a queue's leader: RabbitMQ forwards
-// to it within the cluster. Group queues are quorum queues by default, with
-// RabbitMQ's default initial group size (every cluster node, up to 5): a
-// group survives the loss of a minority of them. Publishes during a
+// to it within the cluster. Group queues are quorum queues by default,
+// declared without x-quorum-initial-group-size, so RabbitMQ places a
+// replica on each cluster node (on 3.10, all three nodes of a three-node
+// cluster, as TestClusterFailover checks): a group survives the loss of a
+// minority of them. Publishes during a
 // failover wait or fail as for a restart (never reported as sent without a
 // confirm); subscriptions resume on the node they reconnect to. Measured
 // on a three-node cluster of RabbitMQ 3.10.8 (TestClusterFailover, build tag
