@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,6 +291,30 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	took := time.Since(pubStart)
+	// When a group misses messages, show what the broker holds and where
+	// the client's goroutines are, before the nodes go.
+	for _, g := range groups {
+		gs := state[g]
+		gs.mu.Lock()
+		missing := total - len(gs.seen)
+		gs.mu.Unlock()
+		if missing == 0 {
+			continue
+		}
+		for _, n := range nodes {
+			out, err := n.Ctl(ctx, "list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers", "leader", "online")
+			t.Logf("group %s misses %d messages; queues on %s: %v\n%s", g, missing, n.Name, err, out)
+			out, err = n.Ctl(ctx, "list_consumers", "queue_name", "channel_pid", "ack_required", "prefetch_count", "active")
+			t.Logf("consumers on %s: %v\n%s", n.Name, err, out)
+		}
+		f, err := os.CreateTemp("", "swy-failover-goroutines-*.txt")
+		if err == nil {
+			_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+			_ = f.Close()
+			t.Logf("goroutine dump: %s", f.Name())
+		}
+		break
+	}
 	settle()
 
 	pubErrs.Range(func(k, v any) bool {
