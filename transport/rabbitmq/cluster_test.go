@@ -45,6 +45,22 @@ import (
 // 0), and reports duplicates and, per group, the time to recover: from the
 // stopped node's exit to the first delivery of a message first sent after
 // it.
+//
+// Known issue, found by this test with 100,000 messages (1 run of 2; the
+// 20,000 of CI passed 3 runs of 3): when the stopped node held a
+// subscription's admin connection as well as its consume connection, the
+// subscription may never consume again. Its goroutine waits in adminDo
+// for channel.close-ok (adminConn.close), which never comes: amqp091's
+// reader for that connection is blocked handing a basic.consume-ok to
+// another open admin channel on which no call waits (a reply that came
+// after its call had returned, for example with ErrCommandInvalid when an
+// earlier reply arrived out of turn while the quorum queue elected its
+// leader: "leader call - leader not known. Command will be forwarded").
+// Later admin operations run with no deadline, so nothing breaks the
+// wait, and Close hangs as well. Not fixed yet: a bound on each admin
+// operation that, when passed, closes the admin connection's socket (so
+// that amqp091 shuts the connection down) would make the subscription
+// redial; the stray reply's origin is still to be found.
 func TestClusterFailover(t *testing.T) {
 	total := 20_000
 	if v := os.Getenv("SWITCHYARD_FAILOVER_MESSAGES"); v != "" {
