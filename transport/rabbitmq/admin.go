@@ -44,7 +44,12 @@ func (a *adminConn) close() {
 // still starting) disturbs neither publishes nor subscriptions. While the
 // connection is lost, before or during fn, adminDo waits for the next one
 // and runs fn again: fn must be idempotent, or keep track of its progress.
-// Refusals of the broker (channel errors) are returned as they are.
+// Refusals of the broker (channel errors) are returned as they are. An
+// operation that has not ended after ConfirmTimeout (which bounds every
+// admin operation already: an answer takes far less) is taken for a
+// connection that stopped answering: the connection is cut (link.abort),
+// which fails the operation's calls, and the operation runs again on the
+// next connection.
 func (b *broker) adminDo(ctx context.Context, fn func(a *adminConn) error) error {
 	for {
 		conn, err := b.adminLink.get(ctx)
@@ -52,8 +57,12 @@ func (b *broker) adminDo(ctx context.Context, fn func(a *adminConn) error) error
 			return err
 		}
 		a := &adminConn{conn: conn}
+		watchdog := time.AfterFunc(b.cfg.ConfirmTimeout, func() {
+			b.adminLink.abort(conn, fmt.Sprintf("an admin operation had no answer within %v (confirm timeout)", b.cfg.ConfirmTimeout))
+		})
 		err = fn(a)
 		a.close()
+		watchdog.Stop()
 		switch {
 		case err == nil:
 			return nil

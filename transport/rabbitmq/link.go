@@ -48,6 +48,9 @@ type link struct {
 	cancel    context.CancelFunc
 	done      <-chan struct{} // ctx.Done()
 	stopped   chan struct{}   // closed when the supervisor exited
+	// socks holds the socket of each connection dialled and not yet
+	// lost, for abort.
+	socks map[*amqp.Connection]net.Conn
 }
 
 // newLink dials the first connection (returning its error) and starts the
@@ -57,7 +60,7 @@ func newLink(ctx context.Context, cfg *Config, log *slog.Logger, name string) (*
 	if err != nil {
 		return nil, err
 	}
-	l := &link{name: name, cfg: cfg, log: log, nodes: nodes, addrs: addrList(nodes), changed: make(chan struct{}), stopped: make(chan struct{})}
+	l := &link{name: name, cfg: cfg, log: log, nodes: nodes, addrs: addrList(nodes), changed: make(chan struct{}), stopped: make(chan struct{}), socks: map[*amqp.Connection]net.Conn{}}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
 	conn, err := l.dialAny(ctx, 0)
@@ -155,6 +158,12 @@ func (l *link) dial(ctx context.Context, nd node) (*amqp.Connection, error) {
 		err = dctx.Err()
 	}
 	if err == nil {
+		mu.Lock()
+		sock := netConn
+		mu.Unlock()
+		l.mu.Lock()
+		l.socks[conn] = sock
+		l.mu.Unlock()
 		return conn, nil
 	}
 	if deadline, _ := dctx.Deadline(); !time.Now().Before(deadline) {
@@ -260,10 +269,12 @@ func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 	for {
 		select {
 		case err := <-lost:
+			l.forget(conn)
 			l.set(nil)
 			log.Warn("rabbitmq: connection lost; reconnecting", "connection", l.name, "broker", l.addr(), "err", err)
 		case <-l.done:
 			_ = conn.Close()
+			l.forget(conn)
 			l.set(nil)
 			return
 		}
@@ -295,6 +306,38 @@ func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 		l.set(conn)
 		log.Info("rabbitmq: connection restored", "connection", l.name, "broker", l.addr(), "outage", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// forget drops conn's socket from socks.
+func (l *link) forget(conn *amqp.Connection) {
+	l.mu.Lock()
+	delete(l.socks, conn)
+	l.mu.Unlock()
+}
+
+// abort cuts conn, a connection of l that stopped answering, so that the
+// supervisor replaces it. amqp091 cannot close such a connection itself:
+// when the broker sends a reply that no call waits for (seen while a
+// cluster elected a new queue leader), its reader blocks handing the reply
+// over, and with it every call on the connection, Close included, for ever.
+// abort closes the socket and writes on the connection, which fails and
+// makes amqp091 shut the connection down: every waiting call returns an
+// error, the reader is released, and the loss is notified as any other. It
+// returns at once and does nothing to a connection already lost.
+func (l *link) abort(conn *amqp.Connection, why string) {
+	l.mu.Lock()
+	sock := l.socks[conn]
+	l.mu.Unlock()
+	if sock == nil || conn.IsClosed() {
+		return
+	}
+	l.log.Warn("rabbitmq: connection stopped answering; cutting it to reconnect", "connection", l.name, "broker", l.addr(), "reason", why)
+	_ = sock.Close()
+	go func() {
+		if ch, err := conn.Channel(); err == nil {
+			_ = ch.Close()
+		}
+	}()
 }
 
 // get returns the current connection, waiting while the link is down. It

@@ -226,6 +226,13 @@ func (s *subscription) consume(ctx context.Context) (c *consumer, closes chan *a
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	// As in adminDo: calls that have no answer within ConfirmTimeout mean a
+	// connection that stopped answering; cutting it fails them, and the
+	// subscription consumes again on the next connection.
+	watchdog := time.AfterFunc(s.b.cfg.ConfirmTimeout, func() {
+		s.b.subLink.abort(conn, fmt.Sprintf("starting a consumer had no answer within %v (confirm timeout)", s.b.cfg.ConfirmTimeout))
+	})
+	defer watchdog.Stop()
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, nil, nil, conn, fmt.Errorf("rabbitmq: open consumer channel: %w", err)
