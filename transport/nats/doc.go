@@ -244,6 +244,19 @@
 // retry's redelivery can still meet the third bug right after a member
 // crashed with a request out; use NATS Server 2.10 or later.
 //
+// # Readiness
+//
+// Ping (pubsub.Client.Ping) reports the server unready while the
+// connection is down, and otherwise asks JetStream for the account's
+// information, within the caller's context. A connection closed or reset
+// is noticed at once (measured through a fault proxy that cuts it: under
+// 10ms), one that goes silent without closing after maxPingsOut missed
+// pings (30s: a ping every 10s, three outstanding). Ping reports ready
+// again once nats.go has reconnected: it redials every 250 to 500ms, so
+// within about half a second of the server becoming reachable (measured:
+// 170ms after a 10s outage). TestNetworkFaults (build tag reliability)
+// asserts 5s and 5s.
+//
 // # Errors
 //
 // Publish, Subscribe and CreateGroup validate names, options and messages

@@ -24,5 +24,5 @@ func newProxy(t testing.TB, target string) *faultproxy.Proxy {
 // the server being reachable again.
 const (
 	pingDetect  = 5 * time.Second
-	pingRecover = 15 * time.Second
+	pingRecover = 5 * time.Second
 )

@@ -24,5 +24,5 @@ func newProxy(t testing.TB, rawURL string) (*faultproxy.Proxy, string) {
 // the broker being reachable again.
 const (
 	pingDetect  = 5 * time.Second
-	pingRecover = 15 * time.Second
+	pingRecover = 10 * time.Second
 )
