@@ -255,7 +255,7 @@
 // again once nats.go has reconnected: it redials every 250 to 500ms, so
 // within about half a second of the server becoming reachable (measured:
 // 170ms after a 10s outage). TestNetworkFaults (build tag reliability)
-// asserts 5s and 5s.
+// asserts 2s and 5s.
 //
 // # Errors
 //

@@ -23,6 +23,6 @@ func newProxy(t testing.TB, target string) *faultproxy.Proxy {
 // within pingDetect of a cut connection and succeeds within pingRecover of
 // the server being reachable again.
 const (
-	pingDetect  = 5 * time.Second
+	pingDetect  = 2 * time.Second
 	pingRecover = 5 * time.Second
 )

@@ -335,7 +335,7 @@
 // ready again once all three connections are redialled and the publishing
 // channel is open: within the longest redial pause (5s) plus a handshake of
 // the broker becoming reachable (measured: 2.6 to 4.8s after a 10s outage).
-// TestNetworkFaults (build tag reliability) asserts 5s and 10s.
+// TestNetworkFaults (build tag reliability) asserts 2s and 10s.
 //
 // # RabbitMQ 3.x and 4.x
 //

@@ -23,6 +23,6 @@ func newProxy(t testing.TB, rawURL string) (*faultproxy.Proxy, string) {
 // within pingDetect of a cut connection and succeeds within pingRecover of
 // the broker being reachable again.
 const (
-	pingDetect  = 5 * time.Second
+	pingDetect  = 2 * time.Second
 	pingRecover = 10 * time.Second
 )
