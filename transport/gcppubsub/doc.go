@@ -167,8 +167,12 @@
 // Pub/Sub forwards a message to "T+G+dl" itself only after one delivery
 // more than WithMaxAttempts (members that kept crashing while holding it).
 //
-// Close (of a Subscription, or of the broker) stops the client's streams
-// first, so that Pub/Sub sends nothing more, and then hands back what the
+// Close (of a Subscription, or of the broker) first waits until the client
+// has sent the acks and nacks it queued (it sends its queue every 100ms;
+// Close waits until 250ms after the last one, since the client drops what
+// is still queued once its streams stop, and those messages would come
+// back after their ack deadline). Then it stops the client's streams, so
+// that Pub/Sub sends nothing more, and hands back what the
 // member holds: messages waiting for a handler untouched, as above, and
 // messages waiting out a backoff in the member with the rest of it: published
 // again for their group with switchyard-not-before (the member that gets
