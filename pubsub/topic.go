@@ -50,7 +50,8 @@ type PublishOption func(*Message)
 func WithKey(key string) PublishOption { return func(m *Message) { m.Key = key } }
 
 // WithID sets the message's ID (default: a new random ID), for example to let
-// consumers deduplicate a publish that is retried.
+// consumers deduplicate a publish that is retried. An empty id keeps the
+// default.
 func WithID(id string) PublishOption { return func(m *Message) { m.ID = id } }
 
 // WithMetadata sets one metadata entry on the message. Entries that Publish
@@ -72,6 +73,11 @@ func (t Topic[T]) Publish(ctx context.Context, p Publisher, v T, opts ...Publish
 	m := NewMessage(payload)
 	for _, o := range opts {
 		o(m)
+	}
+	if m.ID == "" {
+		// WithID(""): ce-id must be the ID Publish sends, and CloudEvents
+		// requires one, so set it here rather than leave it to Publish.
+		m.ID = NewID()
 	}
 	t.cfg.setCloudEvents(m, t.cfg.codec.ContentType(), time.Now())
 	return p.Publish(ctx, t.name, m)

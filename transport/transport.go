@@ -71,7 +71,7 @@ func Open(ctx context.Context, rawURL string, opts ...pubsub.BrokerOption) (pubs
 		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, redact.URL(rawURL))
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("%w: %q has no scheme (want one of %s)", ErrInvalidURL, redact.URL(rawURL), strings.Join(Schemes(), ", "))
+		return nil, fmt.Errorf("%w: %q has no scheme (want one of %s)", ErrInvalidURL, redactUser(u), strings.Join(Schemes(), ", "))
 	}
 	open := openers[u.Scheme]
 	if open == nil {
@@ -82,4 +82,15 @@ func Open(ctx context.Context, rawURL string, opts ...pubsub.BrokerOption) (pubs
 		return nil, err // a nil interface, not one holding a nil *Client
 	}
 	return b, nil
+}
+
+// redactUser returns u with any user information replaced by "xxxxx": with
+// no scheme, a user without a password may be a token (as in NATS URLs).
+func redactUser(u *url.URL) string {
+	if u.User == nil {
+		return redact.URL(u.String())
+	}
+	v := *u
+	v.User = url.User("xxxxx")
+	return v.String()
 }

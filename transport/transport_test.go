@@ -27,6 +27,8 @@ func TestOpenErrors(t *testing.T) {
 		{"kafka://broker:9092", transport.ErrUnknownScheme, `"kafka"`},
 		{"amqp://user:s3cret@host:5672/%zz", transport.ErrInvalidURL, "amqp://[unparsable URL]"},
 		{"://nothing", transport.ErrInvalidURL, "[unparsable URL]"},
+		{"//s3cret-token@host:4222", transport.ErrInvalidURL, `"//xxxxx@host:4222" has no scheme`}, // found by FuzzOpen
+		{"//user:s3cret@host", transport.ErrInvalidURL, `"//xxxxx@host" has no scheme`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -95,4 +97,23 @@ func TestOpenUnreachableRabbitMQNamesHostNotPassword(t *testing.T) {
 	assert.Contains(t, err.Error(), "127.0.0.1:1")
 	assert.NotContains(t, err.Error(), "s3cret")
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestOpenRabbitMQHostList: Open takes a list of cluster nodes, tries each,
+// and names each in its error, never the password.
+func TestOpenRabbitMQHostList(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := transport.Open(ctx, "amqp://guest:s3cret@127.0.0.1:1,127.0.0.1:2/?connect_timeout=2s")
+	require.Error(t, err)
+	assert.True(t, b == nil)
+	assert.NotErrorIs(t, err, transport.ErrInvalidURL)
+	assert.Contains(t, err.Error(), "connect to 127.0.0.1:1 ")
+	assert.Contains(t, err.Error(), "connect to 127.0.0.1:2 ")
+	assert.NotContains(t, err.Error(), "s3cret")
+
+	_, err = transport.Open(ctx, "amqp://guest:s3cret@127.0.0.1:1,127.0.0.1:0/")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `address 2 of the host list, "127.0.0.1:0"`)
+	assert.NotContains(t, err.Error(), "s3cret")
 }

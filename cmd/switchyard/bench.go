@@ -43,6 +43,8 @@ bench exits 1; duplicates are counted, not timed.
 bench creates its groups ("bench-" and a random tag) on --topic and deletes
 them when it ends, also on Ctrl-C, which stops the load and prints what was
 measured so far. Messages of other runs on the same topic are ignored.
+For a long run with members leaving and joining, and this process's
+memory and goroutines watched, see "switchyard soak".
 
 --matrix runs the load at each of --rates on each broker URL given as an
 argument, or, with none, on every broker reachable here (mem://; RabbitMQ at
@@ -103,22 +105,14 @@ func (o *benchOptions) validate(cmd *cobra.Command, args []string) error {
 		return usagef("unexpected argument %q (URLs as arguments go with --matrix; otherwise use --url)", args[0])
 	case !o.matrix && (o.chart != "" || o.out != "" || cmd.Flags().Changed("rates")):
 		return usagef("--rates, --chart and --out go with --matrix")
-	case c.Size < headerSize:
-		return usagef("--size %d: want at least %d", c.Size, headerSize)
-	case c.Rate < 0:
-		return usagef("--rate %v: want 0 (unbounded) or more", c.Rate)
-	case c.Publishers < 1 || c.Consumers < 1 || c.Groups < 1 || c.Concurrency < 1 || c.Confirm < 1:
-		return usagef("--publishers, --consumers, --groups, --concurrency and --confirm must be at least 1")
 	case c.Count < 0:
 		return usagef("--count %d: want 0 or more", c.Count)
 	case c.Count > 0 && cmd.Flags().Changed("duration"):
 		return usagef("give --duration or --count, not both")
 	case c.Count == 0 && c.Duration <= 0:
 		return usagef("--duration %v: want a positive duration", c.Duration)
-	case c.Drain <= 0:
-		return usagef("--drain %v: want a positive duration", c.Drain)
 	}
-	if err := checkNames(c.Topic, ""); err != nil {
+	if err := c.validate(); err != nil {
 		return err
 	}
 	if o.chart != "" && !strings.HasSuffix(o.chart, ".png") && !strings.HasSuffix(o.chart, ".svg") {
@@ -128,6 +122,22 @@ func (o *benchOptions) validate(cmd *cobra.Command, args []string) error {
 		return usageError{err}
 	}
 	return nil
+}
+
+// validate checks the flags that describe the load, which bench and soak
+// share.
+func (c benchConfig) validate() error {
+	switch {
+	case c.Size < headerSize:
+		return usagef("--size %d: want at least %d", c.Size, headerSize)
+	case c.Rate < 0:
+		return usagef("--rate %v: want 0 (unbounded) or more", c.Rate)
+	case c.Publishers < 1 || c.Consumers < 1 || c.Groups < 1 || c.Concurrency < 1 || c.Confirm < 1:
+		return usagef("--publishers, --consumers, --groups, --concurrency and --confirm must be at least 1")
+	case c.Drain <= 0:
+		return usagef("--drain %v: want a positive duration", c.Drain)
+	}
+	return checkNames(c.Topic, "")
 }
 
 // bench runs one load on --url and prints the result.
@@ -202,16 +212,22 @@ func (a *app) benchOne(rawURL string, cfg benchConfig) (*benchResult, error) {
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	if res != nil {
-		res.URL = showURL(rawURL)
-		if u, perr := url.Parse(rawURL); perr == nil {
-			res.Transport = u.Scheme
-		}
-		if res.Transport == "gcppubsub" {
-			res.Emulator = a.getenv("PUBSUB_EMULATOR_HOST")
-		}
-	}
+	a.describe(res, rawURL)
 	return res, err
+}
+
+// describe notes in res (when not nil) the broker it ran on.
+func (a *app) describe(res *benchResult, rawURL string) {
+	if res == nil {
+		return
+	}
+	res.URL = showURL(rawURL)
+	if u, perr := url.Parse(rawURL); perr == nil {
+		res.Transport = u.Scheme
+	}
+	if res.Transport == "gcppubsub" {
+		res.Emulator = a.getenv("PUBSUB_EMULATOR_HOST")
+	}
 }
 
 // printBench prints a result for people.

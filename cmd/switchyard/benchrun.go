@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ type benchConfig struct {
 	Duration    time.Duration `json:"-"`
 	Count       int64         `json:"count,omitempty"` // when > 0, publish this many instead of for Duration
 	Drain       time.Duration `json:"-"`
+	// Churn, when positive, replaces one member every Churn while
+	// publishing: the next subscription in turn closes (Close, gracefully)
+	// and a new one subscribes to its group.
+	Churn time.Duration `json:"-"`
 }
 
 // headerSize is the bench header at the start of each payload: the run's
@@ -49,6 +54,11 @@ type benchResult struct {
 	Duplicates int64 `json:"duplicates"` // deliveries of a message a group had handled already
 	Missing    int64 `json:"missing"`    // published × groups − received, after the drain
 	Foreign    int64 `json:"foreign,omitempty"`
+	// PerGroup tallies each group; Lost counts confirmed messages the
+	// group never received.
+	PerGroup []groupTally `json:"per_group"`
+	// Churns is how many members were replaced (see benchConfig.Churn).
+	Churns int64 `json:"churns,omitempty"`
 
 	PublishSeconds float64 `json:"publish_s"`    // from the first publish to the last accepted
 	ElapsedSeconds float64 `json:"elapsed_s"`    // from the first publish to the last message received
@@ -57,6 +67,14 @@ type benchResult struct {
 
 	Latency     latencySummary `json:"latency"`
 	Interrupted bool           `json:"interrupted,omitempty"`
+}
+
+// groupTally is what one group received.
+type groupTally struct {
+	Group      string `json:"group"`
+	Received   int64  `json:"received"`   // distinct messages handled
+	Duplicates int64  `json:"duplicates"` // deliveries of a message the group had handled already
+	Lost       int64  `json:"lost"`       // confirmed messages never handled
 }
 
 // latencySummary holds end-to-end latencies in nanoseconds, from the
@@ -83,6 +101,7 @@ type benchRun struct {
 
 	reserved  atomic.Int64 // sequence numbers handed to publishers
 	published atomic.Int64
+	confirmed seqSet       // the sequence numbers whose Publish returned nil
 	target    atomic.Int64 // what each group must receive; set once publishing ended
 }
 
@@ -129,22 +148,13 @@ func runBench(ctx context.Context, b broker, cfg benchConfig, timeout time.Durat
 			return nil, fmt.Errorf("create bench group %s of %s: %w", g.name, cfg.Topic, err)
 		}
 	}
-	var subs []*pubsub.Subscription
-	defer func() {
-		for _, s := range subs {
-			if cerr := s.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("close bench subscription: %w", cerr))
-			}
-		}
-	}()
+	m := &members{b: b, ctx: context.WithoutCancel(ctx), topic: cfg.Topic, concurrency: cfg.Concurrency}
+	defer func() { err = errors.Join(err, m.closeAll()) }()
 	for _, g := range r.groups {
 		for range cfg.Consumers {
-			// The subscription lives until closed below, not with ctx.
-			s, err := b.Subscribe(context.WithoutCancel(ctx), cfg.Topic, g.name, g.handle, pubsub.WithConcurrency(cfg.Concurrency))
-			if err != nil {
-				return nil, fmt.Errorf("subscribe to %s as %s: %w", cfg.Topic, g.name, err)
+			if err := m.join(g); err != nil {
+				return nil, err
 			}
-			subs = append(subs, s)
 		}
 	}
 
@@ -157,6 +167,13 @@ func runBench(ctx context.Context, b broker, cfg benchConfig, timeout time.Durat
 	}
 	published := make(chan struct{})
 	go func() { pubs.Wait(); close(published) }()
+	churned := make(chan error, 1)
+	go func() { churned <- m.churnEvery(cfg.Churn, published) }()
+	defer func() {
+		if cerr := <-churned; cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	report := func(draining bool) {
@@ -222,6 +239,7 @@ wait:
 		}
 	}
 	res = r.result(publishEnd, elapsed, interrupted)
+	res.Churns = m.churns.Load()
 	return res, nil
 }
 
@@ -277,6 +295,9 @@ func (r *benchRun) publish(ctx context.Context) error {
 			}
 			return fmt.Errorf("publish to %s after %d messages: %w", cfg.Topic, r.published.Load(), err)
 		}
+		for i := range n {
+			r.confirmed.add(uint64(base + i))
+		}
 		r.published.Add(n)
 	}
 	return nil
@@ -329,8 +350,10 @@ func (r *benchRun) result(publishTime, elapsed time.Duration, interrupted bool) 
 		res.DurationSeconds = r.cfg.Duration.Seconds()
 	}
 	for _, g := range r.groups {
-		res.Received += g.unique.Load()
-		res.Duplicates += g.duplicates.Load()
+		t := groupTally{Group: g.name, Received: g.unique.Load(), Duplicates: g.duplicates.Load(), Lost: r.confirmed.missingFrom(&g.seen)}
+		res.PerGroup = append(res.PerGroup, t)
+		res.Received += t.Received
+		res.Duplicates += t.Duplicates
 		res.Foreign += g.foreign.Load()
 	}
 	res.Missing = res.Published*int64(len(r.groups)) - res.Received
@@ -430,4 +453,24 @@ func (s *seqSet) add(seq uint64) bool {
 	}
 	bit := uint64(1) << (seq & 63)
 	return c[(seq>>6)&(1<<10-1)].Or(bit)&bit == 0
+}
+
+// missingFrom counts the numbers in s that are not in other.
+func (s *seqSet) missingFrom(other *seqSet) int64 {
+	var n int64
+	for ci := range s.chunks {
+		c := s.chunks[ci].Load()
+		if c == nil {
+			continue
+		}
+		o := other.chunks[ci].Load()
+		for wi := range c {
+			w := c[wi].Load()
+			if o != nil {
+				w &^= o[wi].Load()
+			}
+			n += int64(bits.OnesCount64(w))
+		}
+	}
+	return n
 }

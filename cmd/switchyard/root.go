@@ -108,8 +108,9 @@ func (a *app) oneLine(err error) string {
 
 const rootLong = `switchyard looks inside a pub/sub system and measures it, the same way on
 every broker Switchyard supports: publish messages, tail a topic, list, show,
-replay and purge a group's dead letters, manage groups, and run a portable
-load benchmark.
+replay and purge a group's dead letters, manage groups, run a portable
+load benchmark, and soak a broker and the library for hours with members
+coming and going.
 
 Every command takes --url, the broker (default $PUBSUB_URL, else mem://):
 
@@ -160,7 +161,7 @@ func (a *app) rootCmd() *cobra.Command {
 	// $PUBSUB_URL: show it without its password.
 	pf.Lookup("url").DefValue = showURL(def)
 
-	root.AddCommand(a.publishCmd(), a.tailCmd(), a.dlqCmd(), a.groupsCmd(), a.benchCmd())
+	root.AddCommand(a.publishCmd(), a.tailCmd(), a.dlqCmd(), a.groupsCmd(), a.benchCmd(), a.soakCmd())
 	return root
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"google.golang.org/api/option"
+
+	"github.com/switchyard-go/switchyard/internal/redact"
 )
 
 // Defaults and limits of Config.
@@ -187,7 +189,9 @@ func parseURL(u *url.URL) (Config, error) {
 		return Config{}, errors.New("gcppubsub: URL has user information; credentials do not belong in the URL (use Application Default Credentials or PUBSUB_EMULATOR_HOST)")
 	}
 	if u.Path != "" && u.Path != "/" || u.Opaque != "" {
-		return Config{}, fmt.Errorf("gcppubsub: URL path %q not allowed; the URL is gcppubsub://PROJECT_ID", u.EscapedPath()+u.Opaque)
+		// An opaque part ("gcppubsub:USER:PASSWORD@...") or a path may hold
+		// a password: show the URL only as redact gives it.
+		return Config{}, fmt.Errorf("gcppubsub: URL %s: a path or opaque part is not allowed; the URL is gcppubsub://PROJECT_ID", redact.URL(u.String()))
 	}
 	c := Config{ProjectID: u.Host}
 	errs := []error{}

@@ -120,7 +120,8 @@ func TestOpenURL(t *testing.T) {
 		{"mem://orders-hub?group_capacity=10&max_message_bytes=100&dead_letter_capacity=5", ""},
 		{"mem://x?capacity=1", `memory: unknown query parameter "capacity" (known: max_message_bytes, group_capacity, dead_letter_capacity)`},
 		{"mem://x?group_capacity=ten", `memory: query parameter group_capacity="ten" is not an integer`},
-		{"mem://x/path", `memory: URL path "/path" not allowed; name the hub as mem://NAME`},
+		{"mem://x/path", `memory: URL mem://x/path: a path is not allowed; name the hub as mem://NAME`},
+		{"mem:/u:s3cr3t@x", `memory: URL mem:[redacted]: a path is not allowed; name the hub as mem://NAME`}, // found by FuzzOpen
 		{"amqp://x", `memory: URL scheme "amqp", want mem`},
 		{"mem:orders", `memory: URL mem:orders: want mem://NAME (no user, no opaque part)`},
 		{"mem://alice:s3cret@hub", `memory: URL mem://alice:xxxxx@hub: want mem://NAME (no user, no opaque part)`},

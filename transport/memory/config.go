@@ -84,7 +84,9 @@ func parseURL(u *url.URL) (Config, error) {
 		c.Name = "default"
 	}
 	if u.Path != "" && u.Path != "/" {
-		return Config{}, fmt.Errorf("memory: URL path %q not allowed; name the hub as mem://NAME", u.Path)
+		// A path with an '@' may hold a password ("mem:/USER:PASS@HOST"):
+		// show the URL only as redact gives it.
+		return Config{}, fmt.Errorf("memory: URL %s: a path is not allowed; name the hub as mem://NAME", redact.URL(u.String()))
 	}
 	var errs []error
 	for k, vs := range u.Query() {

@@ -62,6 +62,9 @@ type broker struct {
 	// interest, or limits (with the janitor) on NATS Server 2.9.
 	retention   jetstream.RetentionPolicy
 	janitorDone chan struct{}
+	// holdRetries says that the server may drop redeliveries (see
+	// redeliverySafe): members wait short retry delays themselves.
+	holdRetries bool
 	dlReady     atomic.Bool // the dead-letter stream is known to exist
 
 	closeOnce sync.Once
@@ -111,6 +114,11 @@ func open(ctx context.Context, cfg Config, log *slog.Logger) (*broker, error) {
 	if !interestRetentionSafe(nc.ConnectedServerVersion()) {
 		b.retention = jetstream.LimitsPolicy
 		log.Warn("nats: NATS Server before 2.10 loses unacknowledged messages of interest-retention streams when it restarts; new topic streams use limits retention, and this broker purges what every group settled every few seconds; upgrade the server",
+			"server_version", nc.ConnectedServerVersion())
+	}
+	if !redeliverySafe(nc.ConnectedServerVersion()) {
+		b.holdRetries = true
+		log.Warn("nats: NATS Server before 2.10.16 may deliver a message handed back with a delay only after AckWait; members wait retry delays shorter than AckWait themselves; upgrade the server",
 			"server_version", nc.ConnectedServerVersion())
 	}
 	b.janitorDone = make(chan struct{})

@@ -45,6 +45,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"nats://x?tls_cert=/c.pem", "nats: CertFile and KeyFile go together"},
 		{"nats://alice:s3cret@x:99999", "nats: URL nats://alice:xxxxx@x:99999: port \"99999\" out of range"},
 		{"nats://s3cret-token@x,,y", "nats: URL nats://xxxxx@x,,y has an empty host"},
+		// Found by FuzzParseURL: made server URLs that do not parse.
+		{"nats://alice:s3cret@:0:", "nats: URL nats://alice:xxxxx@:0:: host \":0:\" is not HOST[:PORT] (bracket IPv6 addresses)"},
+		{"nats://a:1,::1", "nats: URL nats://a:1,::1: host \"::1\" is not HOST[:PORT] (bracket IPv6 addresses)"},
 		{"nats://x/path", "nats: URL nats://x/path: a path is not allowed"},
 	}
 	for _, tc := range tests {

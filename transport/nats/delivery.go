@@ -21,6 +21,9 @@ type delivery struct {
 	meta    *jetstream.MsgMetadata
 	attempt int
 	settled bool // guarded by r.mu
+	// retryAs is, while the member holds d for a retry after a delay (see
+	// retryLater), the attempt it is to come back as; guarded by r.mu.
+	retryAs int
 }
 
 // Message implements driver.Delivery: a new copy on each call, with
@@ -38,22 +41,34 @@ func (d *delivery) fallbackID() string {
 }
 
 // claim marks d settled, or says that it was (its receiver closed and
-// released it, or another settlement came first).
-func (d *delivery) claim() error {
+// released it, another settlement came first, or it waits for a retry).
+func (d *delivery) claim() error { return d.take(false) }
+
+// take is claim; own says that the member itself takes d (its retry
+// timer, Close), which it may do while d waits for its retry.
+func (d *delivery) take(own bool) error {
 	r := d.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if d.settled {
+	if d.settled || d.retryAs > 0 && !own {
 		return fmt.Errorf("nats: message %s of group %s already settled or released: %w", d.fallbackID(), r.group, driver.ErrClosed)
 	}
 	d.settled = true
 	delete(r.held, d)
-	d.f.held--
-	select {
-	case d.f.room <- struct{}{}:
-	default:
+	if d.retryAs == 0 {
+		d.f.freeRoom()
 	}
 	return nil
+}
+
+// freeRoom gives back the room a held message took in f. The caller
+// holds receiver.mu.
+func (f *feed) freeRoom() {
+	f.held--
+	select {
+	case f.room <- struct{}{}:
+	default:
+	}
 }
 
 // unclaim undoes claim after a settlement failed, so that d is held (and
@@ -82,16 +97,23 @@ func (d *delivery) Ack(context.Context) error {
 // Retry implements driver.Delivery. When attempt is the next one and
 // delay is positive, the server delivers the message again after delay (a
 // negative acknowledgement with delay; its delivery count makes the
-// Attempt). Otherwise (the portable layer hands a message back with no
-// delay when Shutdown's deadline cuts its handler off, and with a jump in
-// the attempt count when its dead letter could not be stored) the message
-// is published to the group's own subject with the attempt in
-// x-switchyard-attempt, then acknowledged, and comes back at once. An
-// immediate negative acknowledgement would do for the first case but for
-// a bug of NATS Server 2.9: a redelivery that finds only the pull
-// requests of members that have gone (as the member handing it back is
-// about to) is delivered as a new message, delivery count 1.
+// Attempt), except on a server that may drop redeliveries (before
+// 2.10.16, see redeliverySafe): there the member waits a delay shorter
+// than AckWait itself (retryLater). Otherwise (the portable layer hands a
+// message back with no delay when Shutdown's deadline cuts its handler
+// off, and with a jump in the attempt count when its dead letter could
+// not be stored) the message is published to the group's own subject with
+// the attempt in x-switchyard-attempt, then acknowledged, and comes back
+// at once. An immediate negative acknowledgement would do for the first
+// case but for the same bug of NATS Server before 2.10.16: a redelivery
+// that finds only expired pull requests, or those of members that have
+// gone (as the member handing it back is about to), is dropped until
+// AckWait, and the message before it is delivered again as new, delivery
+// count 1.
 func (d *delivery) Retry(ctx context.Context, delay time.Duration, attempt int) error {
+	if attempt == d.attempt+1 && delay > 0 && d.r.b.holdRetries && delay < d.r.b.cfg.AckWait {
+		return d.retryLater(delay, attempt)
+	}
 	if err := d.claim(); err != nil {
 		return err
 	}
@@ -102,6 +124,32 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration, attempt int) 
 		return nil
 	}
 	return d.r.b.redeliver(ctx, []*delivery{d}, []int{attempt}, false)
+}
+
+// retryLater is Retry on a server that may drop redeliveries: the member
+// keeps d for delay (the keep-alive loop reports progress on it, and Close
+// releases it as the attempt it waits for), without counting it in what it
+// fetches, then publishes it to the group's own subject with attempt in
+// x-switchyard-attempt and acknowledges it, as Release does. The copy is
+// a new message, which the server never drops. If the member fails
+// meanwhile, the server delivers the message again after AckWait.
+func (d *delivery) retryLater(delay time.Duration, attempt int) error {
+	r := d.r
+	r.mu.Lock()
+	if d.settled || d.retryAs > 0 {
+		r.mu.Unlock()
+		return fmt.Errorf("nats: message %s of group %s already settled or released: %w", d.fallbackID(), r.group, driver.ErrClosed)
+	}
+	d.retryAs = attempt
+	d.f.freeRoom()
+	r.mu.Unlock()
+	time.AfterFunc(delay, func() {
+		if err := r.b.redeliver(context.Background(), []*delivery{d}, []int{attempt}, true); err != nil {
+			r.log.Warn("nats: hand a message back after its retry delay; the server delivers it again after AckWait",
+				"stream", r.stream, "group", r.group, "seq", d.meta.Sequence.Stream, "err", err)
+		}
+	})
+	return nil
 }
 
 // Release implements driver.Delivery: the message is published to the
@@ -181,7 +229,7 @@ func (b *broker) redeliver(ctx context.Context, ds []*delivery, attempts []int, 
 	errs := make([]error, len(ds))
 	skip := make([]bool, len(ds))
 	for i, d := range ds {
-		if all && d.claim() != nil {
+		if all && d.take(true) != nil {
 			skip[i] = true // settled meanwhile
 			continue
 		}

@@ -171,7 +171,13 @@
 //     after the backoff, and its delivery count, which JetStream keeps,
 //     is the Attempt. Messages waiting out a backoff do not hold up the
 //     others; up to max_ack_pending of a group's messages may be delivered
-//     or waiting at once.
+//     or waiting at once. NATS Server before 2.10.16 drops, now and then,
+//     a redelivery that becomes due as the only pull request waiting
+//     expires (members' requests expire every half second when idle), and
+//     delivers the message only after ack_wait. On those servers a
+//     member waits a backoff shorter than ack_wait itself (it reports
+//     progress on the message meanwhile, and takes other messages), then
+//     hands the message back as a copy with its next Attempt, as below.
 //   - A message delivered again after ack_wait (its member died holding it)
 //     counts one more delivery, hence one attempt, as DESIGN line 5 allows
 //     for a run cut off by a crash; messages the dead member had fetched

@@ -88,3 +88,9 @@ func TestSweepPurgesOnlySettledMessages(t *testing.T) {
 	assert.Equal(t, 2, n)
 	assert.Zero(t, stream("t").CachedInfo().State.Msgs)
 }
+
+func TestRedeliverySafe(t *testing.T) {
+	for v, want := range map[string]bool{"2.9.10": false, "2.9.25": false, "2.10.0": false, "2.10.15": false, "2.10.16": true, "2.10.29": true, "2.11.0-RC.1": true, "2.11.1": true, "3.0.0": true, "weird": true} {
+		assert.Equal(t, want, redeliverySafe(v), v)
+	}
+}

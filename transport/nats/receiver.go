@@ -215,15 +215,17 @@ func (r *receiver) keepAliveLoop() {
 		case <-r.closed:
 			return
 		}
+		// Under r.mu, so that no settlement comes between the check that
+		// d is held and its progress report: a report that reached the
+		// server after a negative acknowledgement with delay would
+		// replace the delay by AckWait. (jetstream.Msg's own check, that
+		// the message was not acknowledged yet, leaves that gap.) A lost
+		// report is sent again next time.
 		r.mu.Lock()
-		held := make([]*delivery, 0, len(r.held))
 		for d := range r.held {
-			held = append(held, d)
+			_ = d.msg.InProgress()
 		}
 		r.mu.Unlock()
-		for _, d := range held {
-			_ = d.msg.InProgress() // fails once settled; a lost one is sent again next time
-		}
 	}
 }
 
@@ -244,8 +246,14 @@ func (r *receiver) Close() error {
 
 	r.mu.Lock()
 	left := make([]*delivery, 0, len(r.held))
+	attempts := make([]int, 0, len(r.held))
 	for d := range r.held {
 		left = append(left, d)
+		if d.retryAs > 0 {
+			attempts = append(attempts, d.retryAs) // waiting for its retry
+		} else {
+			attempts = append(attempts, d.attempt)
+		}
 	}
 	r.mu.Unlock()
 	if len(left) == 0 {
@@ -253,10 +261,6 @@ func (r *receiver) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.b.cfg.RequestTimeout)
 	defer cancel()
-	attempts := make([]int, len(left))
-	for i, d := range left {
-		attempts[i] = d.attempt
-	}
 	if err := r.b.redeliver(ctx, left, attempts, true); err != nil {
 		return fmt.Errorf("nats: release %d messages of group %s of topic %s at close: %w", len(left), r.group, r.topic, err)
 	}

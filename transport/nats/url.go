@@ -52,7 +52,17 @@ func parseServers(raw string) (servers, error) {
 		}
 		host, port, err := net.SplitHostPort(h)
 		if err != nil {
-			host, port = strings.Trim(h, "[]"), "4222"
+			// No port: a name, an IPv4 address or a bracketed IPv6
+			// address. Anything else with a ':' is malformed ("::1",
+			// "a:b:c"), and would make a server URL that does not parse.
+			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+				host = h[1 : len(h)-1]
+			} else if !strings.ContainsAny(h, ":[]") {
+				host = h
+			} else {
+				return servers{}, fmt.Errorf("nats: URL %s: host %q is not HOST[:PORT] (bracket IPv6 addresses)", redactURL(raw), h)
+			}
+			port = "4222"
 		}
 		if host == "" {
 			return servers{}, fmt.Errorf("nats: URL %s has an empty host", redactURL(raw))

@@ -43,6 +43,7 @@ func New(ctx context.Context, cfg Config, opts ...pubsub.BrokerOption) (*pubsub.
 //
 //	amqp://USER:PASSWORD@HOST:PORT/VHOST?queue_type=quorum&dead_letter_limit=100000
 //	amqps://USER:PASSWORD@HOST:PORT/VHOST?cacertfile=/path/ca.pem
+//	amqp://USER:PASSWORD@HOST1:PORT1,HOST2:PORT2,HOST3:PORT3/VHOST   (cluster nodes, tried in turn)
 //
 // The query parameters prefetch, queue_type (quorum or classic),
 // confirm_timeout and connect_timeout (Go durations such as 30s),
@@ -190,7 +191,7 @@ func (b *broker) withTimeout(ctx context.Context, what string, fn func(context.C
 func (b *broker) Ping(ctx context.Context) error {
 	for _, l := range []*link{b.pubLink, b.subLink, b.adminLink} {
 		if !l.up() {
-			return fmt.Errorf("rabbitmq: %s connection to %s is down; reconnecting", l.name, l.addr)
+			return fmt.Errorf("rabbitmq: %s connection to %s is down; reconnecting", l.name, l.addrs)
 		}
 	}
 	_, err := b.pub.channel(ctx)

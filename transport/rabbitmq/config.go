@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/switchyard-go/switchyard/internal/redact"
 )
 
@@ -65,6 +63,14 @@ type Config struct {
 	// auth_mechanism, and for amqps cacertfile, certfile, keyfile and
 	// server_name_indication. Required. It never appears in errors or logs
 	// with its password.
+	//
+	// The host part may list the nodes of a cluster, separated by commas:
+	// amqp://USER:PASSWORD@HOST1:PORT1,HOST2:PORT2,HOST3:PORT3/VHOST. The
+	// client connects to the first node that accepts it, trying them in
+	// order, and when a connection is lost it tries the next node first
+	// (see the package documentation, "Cluster nodes"). Every node shares
+	// the user, password, virtual host and query parameters; IPv6 literals
+	// may only be a single host.
 	URL string
 	// TLSConfig, when not nil, is used for amqps:// URLs instead of the one
 	// amqp091 builds from the URL's parameters (system roots by default).
@@ -91,7 +97,8 @@ type Config struct {
 	// end them sooner. Default DefaultConfirmTimeout (30s).
 	ConfirmTimeout time.Duration
 	// ConnectTimeout bounds each connection attempt: the TCP, TLS and AMQP
-	// handshakes of New and OpenURL, and of each reconnection. Default
+	// handshakes of New and OpenURL, and of each reconnection, to each node
+	// of a host list in turn. Default
 	// DefaultConnectTimeout (10s).
 	ConnectTimeout time.Duration
 	// MaxMessageBytes is the largest message (pubsub.Message.Size) Publish
@@ -133,11 +140,8 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("rabbitmq: URL is empty"))
-	} else if _, err := url.Parse(c.URL); err != nil {
-		// url's error quotes the whole URL: leave it out.
-		errs = append(errs, fmt.Errorf("rabbitmq: URL %s does not parse", redact.URL(c.URL)))
-	} else if _, err := amqp.ParseURI(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("rabbitmq: URL %s: %w", redact.URL(c.URL), redact.Err(err, urlPassword(c.URL))))
+	} else if _, err := parseNodes(c.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Prefetch < 0 || c.Prefetch > maxPrefetch {
 		errs = append(errs, fmt.Errorf("rabbitmq: Prefetch %d out of range 0..%d", c.Prefetch, maxPrefetch))
@@ -183,6 +187,9 @@ var ourParams = []string{"confirm_timeout", "connect_timeout", "dead_letter_limi
 func parseURL(u *url.URL) (Config, error) {
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
 		return Config{}, fmt.Errorf("rabbitmq: URL scheme %q, want amqp or amqps", u.Scheme)
+	}
+	if u.Opaque != "" {
+		return Config{}, fmt.Errorf("rabbitmq: URL %s is opaque; want %s://USER:PASSWORD@HOST:PORT/VHOST", redact.URL(u.String()), u.Scheme)
 	}
 	var (
 		c    Config

@@ -58,6 +58,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"all problems at once", "amqp://u:" + secret + "@h/?prefetch=x&queue_type=stream&confirm_timeout=soon&connect_timeout=-1s&max_message_bytes=0&dead_letter_limit=-3",
 			[]string{"prefetch=\"x\" is not an integer", `queue_type="stream"`, `confirm_timeout="soon"`, "connect_timeout=-1s", "max_message_bytes=0", "dead_letter_limit=-3"}},
 		{"prefetch over a short", "amqp://u:" + secret + "@h/?prefetch=70000", []string{"Prefetch 70000 out of range"}},
+		// amqp091 finds no host in an opaque URL and would connect to
+		// guest@localhost:5672 instead (found by the redaction test).
+		{"opaque", "amqp:u:" + secret + "@h", []string{"amqp:[redacted] is opaque", "want amqp://USER:PASSWORD@HOST"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := url.Parse(tc.url)
@@ -82,6 +85,11 @@ func TestConfigValidateJoinsEveryProblem(t *testing.T) {
 
 	err = Config{URL: "amqp://u:" + secret + "@h:notaport/"}.Validate()
 	require.Error(t, err)
+	assert.NotContains(t, err.Error(), secret)
+
+	err = Config{URL: "amqps:u:" + secret + "@h"}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is opaque")
 	assert.NotContains(t, err.Error(), secret)
 
 	assert.NoError(t, Config{URL: "amqp://localhost/"}.Validate(), "zero values mean the defaults")

@@ -56,8 +56,28 @@ func (d *delivery) finish(settled bool) {
 	if settled {
 		d.done = true
 		delete(s.unsettled, d)
+		if tw := s.twins[d]; tw != nil {
+			// d's run did not succeed (or its ack went through): its held
+			// redelivery goes to Receive.
+			delete(s.twins, d)
+			if !tw.done {
+				s.ready = append(s.ready, tw)
+				close(s.changed)
+				s.changed = make(chan struct{})
+			}
+		}
 	}
 	s.mu.Unlock()
+}
+
+// takeTwin removes and returns the redelivery held back for d, if any.
+func (d *delivery) takeTwin() *delivery {
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tw := s.twins[d]
+	delete(s.twins, d)
+	return tw
 }
 
 // gone reports, with an error to return, whether d's channel is closed: the
@@ -77,8 +97,25 @@ func (d *delivery) Ack(context.Context) error {
 		return err
 	}
 	err := d.d.Ack(false)
+	if err != nil {
+		if tw := d.takeTwin(); tw != nil {
+			// The broker reclaimed d (consumer_timeout) and delivered it
+			// again, held back by holdTwin: the handler succeeded, so
+			// that redelivery is acked instead of run.
+			twErr := tw.Ack(context.Background())
+			d.finish(true)
+			if twErr == nil {
+				return nil
+			}
+			return fmt.Errorf("rabbitmq: ack message %s of queue %s and its redelivery (the broker delivers it again): %w", d.id, d.s.queue, errors.Join(err, twErr))
+		}
+	}
 	d.finish(true)
 	if err != nil {
+		if d.c.ch.IsClosed() {
+			d.s.rememberHandled(d.id)
+			return fmt.Errorf("rabbitmq: ack message %s of queue %s: %w (the broker delivers it again; this subscription acks that redelivery without running the handler)", d.id, d.s.queue, err)
+		}
 		return fmt.Errorf("rabbitmq: ack message %s of queue %s (the broker delivers it again): %w", d.id, d.s.queue, err)
 	}
 	return nil

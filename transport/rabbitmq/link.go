@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,10 +33,14 @@ type link struct {
 	name string // "publish", "consume" or "admin", for logs and errors
 	cfg  *Config
 	log  *slog.Logger
-	addr string // host:port, for logs and errors
+	// nodes are the broker's addresses (several for a cluster), addrs
+	// their host:port list for errors.
+	nodes []node
+	addrs string
 
 	mu        sync.Mutex
 	conn      *amqp.Connection // nil while down
+	node      int              // index in nodes of conn's node, or of the last one tried
 	changed   chan struct{}    // closed and replaced whenever conn changes
 	blocked   bool             // the broker blocked conn (connection.blocked)
 	unblocked chan struct{}    // closed when blocked turns false
@@ -50,10 +53,14 @@ type link struct {
 // newLink dials the first connection (returning its error) and starts the
 // supervisor, which logs to log.
 func newLink(ctx context.Context, cfg *Config, log *slog.Logger, name string) (*link, error) {
-	l := &link{name: name, cfg: cfg, log: log, addr: brokerAddr(cfg.URL), changed: make(chan struct{}), stopped: make(chan struct{})}
+	nodes, err := parseNodes(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{name: name, cfg: cfg, log: log, nodes: nodes, addrs: addrList(nodes), changed: make(chan struct{}), stopped: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
-	conn, err := l.dial(ctx)
+	conn, err := l.dialAny(ctx, 0)
 	if err != nil {
 		l.cancel()
 		return nil, err
@@ -64,19 +71,44 @@ func newLink(ctx context.Context, cfg *Config, log *slog.Logger, name string) (*
 	return l, nil
 }
 
-// brokerAddr returns host:port of an AMQP URL, for messages.
-func brokerAddr(rawURL string) string {
-	uri, err := amqp.ParseURI(rawURL)
-	if err != nil {
-		return "[unparsable URL]"
-	}
-	return net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
+// addr returns host:port of the current node (or of the last one tried),
+// for messages.
+func (l *link) addr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nodes[l.node].addr
 }
 
-// dial opens one connection, bounded by ctx and cfg.ConnectTimeout. Its
-// errors name the broker's host:port and never carry the password; if ctx
+// dialAny tries the nodes in turn, beginning with nodes[first], and returns
+// the first connection opened; each attempt is bounded by
+// cfg.ConnectTimeout. If none accepts, the error lists each node's failure.
+// If ctx ends first, ctx's error is returned as it is.
+func (l *link) dialAny(ctx context.Context, first int) (*amqp.Connection, error) {
+	var errs []error
+	for k := range l.nodes {
+		i := (first + k) % len(l.nodes)
+		l.mu.Lock()
+		l.node = i
+		l.mu.Unlock()
+		conn, err := l.dial(ctx, l.nodes[i])
+		if err == nil {
+			return conn, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("rabbitmq: no node of %s accepts the %s connection: %w", l.addrs, l.name, errors.Join(errs...))
+}
+
+// dial opens one connection to nd, bounded by ctx and cfg.ConnectTimeout.
+// Its errors name the node's host:port and never carry the password; if ctx
 // ends first, ctx's error is returned as it is.
-func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
+func (l *link) dial(ctx context.Context, nd node) (*amqp.Connection, error) {
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.ConnectTimeout)
 	defer cancel()
 	var (
@@ -115,7 +147,7 @@ func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
 			_ = netConn.SetDeadline(time.Unix(1, 0))
 		}
 	})
-	conn, err := amqp.DialConfig(l.cfg.URL, config)
+	conn, err := amqp.DialConfig(nd.url, config)
 	if !stop() && err == nil {
 		// The deadline may have been cut after the handshake: do not trust
 		// the connection.
@@ -136,7 +168,7 @@ func (l *link) dial(ctx context.Context) (*amqp.Connection, error) {
 	if dctx.Err() != nil {
 		err = fmt.Errorf("no connection within %v (connect timeout): %w", l.cfg.ConnectTimeout, err)
 	}
-	return nil, fmt.Errorf("rabbitmq: connect to %s (%s connection): %w", l.addr, l.name, redact.Err(err, urlPassword(l.cfg.URL)))
+	return nil, fmt.Errorf("rabbitmq: connect to %s (%s connection): %w", nd.addr, l.name, redact.Err(err, urlPassword(l.cfg.URL)))
 }
 
 // connectionProperties are the client properties of a connection: amqp091's
@@ -176,9 +208,9 @@ func (l *link) setBlocked(conn *amqp.Connection, active bool, reason string) {
 	}
 	l.setBlockedLocked(active)
 	if active {
-		l.log.Warn("rabbitmq: broker blocked the connection (resource alarm); publishes wait", "connection", l.name, "broker", l.addr, "reason", reason)
+		l.log.Warn("rabbitmq: broker blocked the connection (resource alarm); publishes wait", "connection", l.name, "broker", l.nodes[l.node].addr, "reason", reason)
 	} else {
-		l.log.Info("rabbitmq: broker unblocked the connection", "connection", l.name, "broker", l.addr)
+		l.log.Info("rabbitmq: broker unblocked the connection", "connection", l.name, "broker", l.nodes[l.node].addr)
 	}
 }
 
@@ -229,7 +261,7 @@ func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 		select {
 		case err := <-lost:
 			l.set(nil)
-			log.Warn("rabbitmq: connection lost; reconnecting", "connection", l.name, "broker", l.addr, "err", err)
+			log.Warn("rabbitmq: connection lost; reconnecting", "connection", l.name, "broker", l.addr(), "err", err)
 		case <-l.done:
 			_ = conn.Close()
 			l.set(nil)
@@ -237,23 +269,31 @@ func (l *link) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 		}
 		start := time.Now()
 		pause := reconnectMin
+		// Begin with the node after the lost one: in a cluster, the lost
+		// node is likely down.
+		l.mu.Lock()
+		next := (l.node + 1) % len(l.nodes)
+		l.mu.Unlock()
 		for attempt := 1; ; attempt++ {
 			select {
 			case <-time.After(pause/2 + rand.N(pause/2+1)):
 			case <-l.done:
 				return
 			}
-			c, err := l.dial(l.ctx)
+			c, err := l.dialAny(l.ctx, next)
 			if err == nil {
 				conn = c
 				break
 			}
 			log.Debug("rabbitmq: reconnection attempt failed", "connection", l.name, "attempt", attempt, "err", err)
+			l.mu.Lock()
+			next = (l.node + 1) % len(l.nodes)
+			l.mu.Unlock()
 			pause = min(2*pause, reconnectMax)
 		}
 		lost = conn.NotifyClose(make(chan *amqp.Error, 1))
 		l.set(conn)
-		log.Info("rabbitmq: connection restored", "connection", l.name, "broker", l.addr, "outage", time.Since(start).Round(time.Millisecond))
+		log.Info("rabbitmq: connection restored", "connection", l.name, "broker", l.addr(), "outage", time.Since(start).Round(time.Millisecond))
 	}
 }
 

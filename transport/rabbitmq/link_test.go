@@ -16,7 +16,7 @@ import (
 // TestWaitUnblocked: publishes wait while the broker blocks the connection
 // (resource alarm), bounded by their context, and go on when it unblocks.
 func TestWaitUnblocked(t *testing.T) {
-	l := &link{name: "publish", cfg: &Config{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), changed: make(chan struct{}), stopped: make(chan struct{})}
+	l := &link{name: "publish", cfg: &Config{}, nodes: []node{{addr: "127.0.0.1:5672"}}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), changed: make(chan struct{}), stopped: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
 	ctx := context.Background()

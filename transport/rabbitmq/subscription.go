@@ -38,7 +38,20 @@ type subscription struct {
 	closed    bool
 	receiving sync.WaitGroup         // Receive calls in progress; Add under mu while !closed
 	unsettled map[*delivery]struct{} // delivered by Receive, not settled yet
+	// twins holds back the redelivery of a message whose earlier delivery,
+	// on a channel the broker closed (consumer_timeout), is still being
+	// handled here: old delivery -> its redelivery. See holdTwin.
+	twins map[*delivery]*delivery
+	ready []*delivery // redeliveries released by their twin, for Receive
+	// handled holds the IDs of messages whose handler succeeded but whose
+	// ack was lost with a channel the broker had closed, with when: their
+	// redelivery is acked without running the handler (see skipHandled).
+	handled map[string]time.Time
 }
+
+// handledTTL bounds how long a subscription remembers a handled message
+// whose ack was lost, waiting for its redelivery.
+const handledTTL = 10 * time.Minute
 
 // consumer is one basic.consume on a channel of the consume connection.
 type consumer struct {
@@ -80,6 +93,8 @@ func (b *broker) Subscribe(ctx context.Context, topic, group string, cfg driver.
 		done:      make(chan struct{}),
 		changed:   make(chan struct{}),
 		unsettled: map[*delivery]struct{}{},
+		twins:     map[*delivery]*delivery{},
+		handled:   map[string]time.Time{},
 	}
 	if s.log == nil {
 		s.log = b.log
@@ -261,6 +276,12 @@ func (s *subscription) Receive(ctx context.Context) (driver.Delivery, error) {
 			return nil, driver.ErrClosed
 		}
 		c, changed := s.cur, s.changed
+		if len(s.ready) > 0 {
+			dl := s.ready[0]
+			s.ready = s.ready[1:]
+			s.mu.Unlock()
+			return dl, nil
+		}
 		s.mu.Unlock()
 		var deliveries <-chan amqp.Delivery // nil blocks
 		if c != nil {
@@ -269,7 +290,11 @@ func (s *subscription) Receive(ctx context.Context) (driver.Delivery, error) {
 		select {
 		case d, ok := <-deliveries:
 			if ok {
-				return s.track(c, d), nil
+				dl := s.track(c, d)
+				if s.holdTwin(dl) || s.skipHandled(dl) {
+					continue
+				}
+				return dl, nil
 			}
 			// The consumer ended; wait for run to replace it.
 			select {
@@ -293,6 +318,73 @@ func (s *subscription) track(c *consumer, d amqp.Delivery) *delivery {
 	s.unsettled[dl] = struct{}{}
 	s.mu.Unlock()
 	return dl
+}
+
+// holdTwin holds dl back, and reports true, when it is a redelivery of a
+// message whose earlier delivery to this subscription is still unsettled on
+// a channel the broker closed: the broker reclaimed it (its
+// consumer_timeout passed while the handler ran) and delivered it again.
+// Instead of a second run alongside the first, dl waits for the first run's
+// outcome: if its handler succeeds, dl is acked in its place (see Ack); if
+// not, dl is released to Receive (see finish) and handled as a redelivery.
+func (s *subscription) holdTwin(dl *delivery) bool {
+	if !isRedelivery(dl) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for old := range s.unsettled {
+		if old != dl && old.id == dl.id && old.c != dl.c && !old.done && old.fallback == nil && s.twins[old] == nil && old.c.ch.IsClosed() {
+			s.twins[old] = dl
+			s.log.Warn("rabbitmq: message delivered again while its handler still runs (the broker's consumer_timeout passed); holding the redelivery until the handler returns",
+				"topic", s.topic, "group", s.group, "queue", s.queue, "message_id", dl.id)
+			return true
+		}
+	}
+	return false
+}
+
+// isRedelivery reports whether dl was delivered before: flagged by the
+// broker, or counted in its Attempt (the copy that a probe or a hand-back
+// made of a returned message carries the count, not the flag).
+func isRedelivery(dl *delivery) bool {
+	return dl.d.Redelivered || dl.attempt > 1
+}
+
+// rememberHandled records that the handler of message id succeeded but its
+// ack was lost with a channel the broker closed.
+func (s *subscription) rememberHandled(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for k, at := range s.handled {
+		if now.Sub(at) > handledTTL {
+			delete(s.handled, k)
+		}
+	}
+	s.handled[id] = now
+}
+
+// skipHandled acks dl, and reports true, when it is the redelivery of a
+// message whose handler already succeeded in this subscription but whose
+// ack was lost with a channel the broker closed (consumer_timeout).
+func (s *subscription) skipHandled(dl *delivery) bool {
+	if !isRedelivery(dl) {
+		return false
+	}
+	s.mu.Lock()
+	_, ok := s.handled[dl.id]
+	delete(s.handled, dl.id)
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if err := dl.Ack(context.Background()); err != nil {
+		s.log.Warn("rabbitmq: cannot ack the redelivery of a message already handled", "topic", s.topic, "group", s.group, "queue", s.queue, "message_id", dl.id, "err", err)
+	} else {
+		s.log.Warn("rabbitmq: acked the redelivery of a message already handled (its ack was lost when the broker's consumer_timeout passed)", "topic", s.topic, "group", s.group, "queue", s.queue, "message_id", dl.id)
+	}
+	return true
 }
 
 // Close implements driver.Subscription. It cancels the consumer first, so
@@ -346,6 +438,8 @@ func (s *subscription) Close() error {
 		exact = true      // held and fetched are all c's unsettled deliveries
 	)
 	s.mu.Lock()
+	clear(s.twins)
+	s.ready = nil
 	for dl := range s.unsettled {
 		delete(s.unsettled, dl)
 		switch {
