@@ -10,10 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"sync"
@@ -24,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/faultproxy"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/pubsub/outbox"
 	"github.com/switchyard-go/switchyard/transport/rabbitmq"
@@ -222,105 +220,19 @@ func TestRabbitMQBrokerDown(t *testing.T) {
 			consumer := openRabbit(t, amqpURL)
 			topic := rabbitTopic(t, consumer, amqpURL, "g")
 			got := collect(t, consumer, topic, "g", 1)
-			p, proxied := newProxy(t, amqpURL)
+			p, proxied, err := faultproxy.ForURL(amqpURL, "5672")
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
 			relayBroker := openRabbit(t, proxied)
 			ob := newOutbox(t, db, relayBroker, outbox.Config{})
 			startRelay(t, ob)
 			o := brokerOutage(t, db, ob, topic, got, func(down bool) {
-				p.setDown(down)
+				p.SetDown(down)
 				if down {
-					p.cut()
+					p.Cut()
 				}
 			})
 			t.Logf("%s on RabbitMQ: %s", d.name, o)
 		})
 	}
-}
-
-// proxy forwards TCP connections to the broker; cut closes them and
-// setDown(true) makes it refuse new ones, as a network failure would.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	down   bool
-}
-
-// newProxy starts a proxy to the broker of rawURL and returns it with the
-// URL that goes through it.
-func newProxy(t testing.TB, rawURL string) (*proxy, string) {
-	u, err := url.Parse(rawURL)
-	require.NoError(t, err)
-	target := u.Host
-	if u.Port() == "" {
-		target = net.JoinHostPort(u.Hostname(), "5672")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	go p.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-	})
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			_ = c.Close()
-			continue
-		}
-		go p.forward(c)
-	}
-}
-
-func (p *proxy) forward(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		_ = dst.Close()
-		_ = src.Close()
-		done <- struct{}{}
-	}
-	go pipe(c, s)
-	go pipe(s, c)
-	<-done
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, s)
-	p.mu.Unlock()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-}
-
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
 }

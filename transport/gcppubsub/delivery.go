@@ -107,6 +107,7 @@ func (d *delivery) ack(ctx context.Context) error {
 	rc := d.rc
 	rc.b.adjust.set(rc.r.subPath, d.m.ID, 0)
 	res := d.m.AckWithResult()
+	rc.settled()
 	d.release()
 	if _, err := res.Get(ctx); err != nil {
 		return wrapErr(ctx, err, "ack message %s on subscription %s", d.in.msg.ID, rc.r.subPath)
@@ -147,6 +148,7 @@ func (d *delivery) Retry(ctx context.Context, delay time.Duration, attempt int) 
 		return d.handBack(ctx, attempt, notBefore)
 	}
 	d.m.Nack()
+	d.rc.settled()
 	d.release()
 	return nil
 }
@@ -210,6 +212,7 @@ func (d *delivery) handBack(ctx context.Context, attempt int, notBefore time.Tim
 	}
 	rc.b.adjust.set(rc.r.subPath, d.m.ID, attempt-(d.natural+d.step))
 	d.m.Nack()
+	d.rc.settled()
 	d.release()
 	return nil
 }

@@ -110,3 +110,11 @@ func attempts(ms []*pubsub.Message) []int {
 	}
 	return out
 }
+
+// What the package documentation promises of Ping ("Readiness"): it fails
+// within pingDetect of a cut connection and succeeds within pingRecover of
+// Pub/Sub being reachable again.
+const (
+	pingDetect  = 5 * time.Second
+	pingRecover = 15 * time.Second
+)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
@@ -23,6 +24,15 @@ const (
 	// returned, to send the last acks: it sends them as soon as every
 	// message it held is settled, in the background.
 	ackFlush = 100 * time.Millisecond
+	// settleSend is how long after an ack or nack Close waits before it
+	// stops the client's Receive. The client queues acks and nacks and
+	// sends the queue every 100ms; stopping cancels its streams first, and
+	// once a stream fails the client's sender returns without sending what
+	// is still queued (cloud.google.com/go/pubsub/v2 v2.9.0, iterator.go:
+	// sender), so an ack made just before Close was lost about half the
+	// time (TestLongHandler) and the message came back after its ack
+	// deadline. A send the sender already took is not cut.
+	settleSend = 250 * time.Millisecond
 )
 
 // receiver is one member of a group: it bridges the client's callback-based
@@ -51,6 +61,23 @@ type receiver struct {
 	mu      sync.Mutex
 	closed  bool
 	pending map[*delivery]struct{} // not settled: with a worker, waiting for one, or in backoff
+
+	lastSettle atomic.Int64 // UnixNano of the last ack or nack queued on the client
+}
+
+// settled records that an ack or nack was just queued on the client.
+func (rc *receiver) settled() { rc.lastSettle.Store(time.Now().UnixNano()) }
+
+// waitSettlesSent waits until the client has surely taken the acks and
+// nacks queued so far (settleSend after the last one).
+func (rc *receiver) waitSettlesSent() {
+	last := rc.lastSettle.Load()
+	if last == 0 {
+		return
+	}
+	if wait := time.Until(time.Unix(0, last).Add(settleSend)); wait > 0 {
+		time.Sleep(wait) // the client's ack ticker: no signal to wait on
+	}
 }
 
 // newReceiver starts receiving the group's messages for one member.
@@ -244,6 +271,7 @@ func (rc *receiver) Close() error {
 	}
 	rc.mu.Unlock()
 	close(rc.closing)
+	rc.waitSettlesSent()
 	rc.cancel()
 
 	ctx, cancel := context.WithTimeout(context.Background(), receiverCloseTimeout)

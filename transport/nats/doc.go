@@ -250,6 +250,24 @@
 // retry's redelivery can still meet the third bug right after a member
 // crashed with a request out; use NATS Server 2.10 or later.
 //
+// # Readiness
+//
+// Ping (pubsub.Client.Ping) reports the server unready while the
+// connection is down, and otherwise asks JetStream for the account's
+// information, within the caller's context. A connection closed or reset
+// is noticed at once (measured through a fault proxy that cuts it: 8 to
+// 16ms). A network that goes silent without closing shows when Ping's
+// context ends, since JetStream does not answer (measured with a 1s
+// timeout: 1.0s); nats.go itself gives the connection up only after
+// maxPingsOut missed pings, 30 to 40s (a ping every 10s, three
+// outstanding), and then reconnects. Ping reports ready again once nats.go
+// has reconnected: it redials every 250 to 500ms, so within about half a
+// second of the server becoming reachable (measured: 100 to 350ms). A link
+// narrowed to half its throughput can make a Ping with a 1s timeout fail
+// now and then (2 of about 500 in one run). TestNetworkFaults (build tag
+// reliability) asserts 2s and 5s; TestSilentNetwork asserts the caller's
+// timeout plus 1s, and 5s.
+//
 // # Errors
 //
 // Publish, Subscribe and CreateGroup validate names, options and messages

@@ -1,97 +1,28 @@
 package nats
 
 import (
-	"io"
-	"net"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/internal/faultproxy"
 )
 
-// proxy is a TCP proxy to the test server, to cut connections and refuse
-// new ones as a network failure or a server outage would.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	down  bool
-}
-
-// newProxy starts a proxy to target (host:port) and returns it; its
-// address is p.addr().
-func newProxy(t testing.TB, target string) *proxy {
+// newProxy starts a fault proxy to target (host:port), closed with t; its
+// address is p.Addr().
+func newProxy(t testing.TB, target string) *faultproxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := faultproxy.New(target)
 	require.NoError(t, err)
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-	})
+	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			_ = c.Close()
-			continue
-		}
-		go p.pipe(c)
-	}
-}
-
-func (p *proxy) pipe(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[s] = true, true
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	half := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		_ = dst.Close()
-		_ = src.Close()
-	}
-	wg.Add(2)
-	go half(c, s)
-	go half(s, c)
-	wg.Wait()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, s)
-	p.mu.Unlock()
-}
-
-// cut closes every proxied connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-}
-
-// setDown makes the proxy refuse new connections while down is true.
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
-}
+// What the package documentation promises of Ping ("Readiness"): it fails
+// within pingDetect of a cut connection and succeeds within pingRecover of
+// the server being reachable again.
+const (
+	pingDetect  = 2 * time.Second
+	pingRecover = 5 * time.Second
+)

@@ -23,7 +23,7 @@ func TestOutage(t *testing.T) {
 	s, err := parseServers(strings.SplitN(base, "?", 2)[0])
 	require.NoError(t, err)
 	p := newProxy(t, s.hosts[0])
-	raw := "nats://alice:s3cret@" + p.addr() + "?" + strings.SplitN(base, "?", 2)[1]
+	raw := "nats://alice:s3cret@" + p.Addr() + "?" + strings.SplitN(base, "?", 2)[1]
 	var logs syncBuffer
 	b := openTest(t, raw, pubsub.WithLogger(logTo(&logs)))
 	ctx := context.Background()
@@ -42,8 +42,8 @@ func TestOutage(t *testing.T) {
 	require.NoError(t, b.Publish(ctx, "outage", &pubsub.Message{ID: "before"}))
 	recv(t, arrived, 10*time.Second)
 
-	p.setDown(true)
-	p.cut()
+	p.SetDown(true)
+	p.Cut()
 	ping := func() error {
 		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
@@ -63,7 +63,7 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("Publish returned %v while the server was unreachable", err)
 	case <-time.After(time.Second):
 	}
-	p.setDown(false)
+	p.SetDown(false)
 	require.NoError(t, recv(t, published, 30*time.Second), "Publish succeeds once the connection is back")
 	require.NoError(t, b.Publish(ctx, "outage", &pubsub.Message{ID: "after"}))
 	for range 11 {

@@ -42,8 +42,8 @@ func TestOutage(t *testing.T) {
 	require.NoError(t, b.Ping(ctx))
 	time.Sleep(100 * time.Millisecond) // let the ack of "before" reach the broker
 
-	p.setDown(true)
-	p.cut()
+	p.SetDown(true)
+	p.Cut()
 	require.Eventually(t, func() bool { return b.Ping(ctx) != nil }, 5*time.Second, 10*time.Millisecond, "Ping reports the outage")
 
 	published := make(chan error, 1)
@@ -55,7 +55,7 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("Publish returned %v while the broker was unreachable", err)
 	case <-time.After(time.Second):
 	}
-	p.setDown(false)
+	p.SetDown(false)
 	select {
 	case err := <-published:
 		require.NoError(t, err)
@@ -84,9 +84,9 @@ func TestPublishTimeoutDuringOutage(t *testing.T) {
 	topic := uniqueTopic(t)
 	b, _ := newLoggedClient(t, viaProxy)
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
-	p.setDown(true)
-	p.cut()
-	defer p.setDown(false)
+	p.SetDown(true)
+	p.Cut()
+	defer p.SetDown(false)
 
 	start := time.Now()
 	err := b.Publish(ctx, topic, &pubsub.Message{ID: "late"})
@@ -198,9 +198,9 @@ func TestClosedBroker(t *testing.T) {
 	topic := uniqueTopic(t)
 	b, _ := newLoggedClient(t, viaProxy)
 	require.NoError(t, b.Publish(ctx, topic, &pubsub.Message{ID: "ok"}))
-	p.setDown(true)
-	p.cut()
-	defer p.setDown(false)
+	p.SetDown(true)
+	p.Cut()
+	defer p.SetDown(false)
 	waiting := make(chan error, 1)
 	go func() { waiting <- b.Publish(ctx, topic, &pubsub.Message{ID: "waits"}) }()
 	time.Sleep(200 * time.Millisecond) // the Publish is waiting for the connection
@@ -267,7 +267,7 @@ func TestReconnectKeepsBatchOrder(t *testing.T) {
 			default:
 				unconfirmed.Store(true)
 			}
-			p.cut()
+			p.Cut()
 		})
 	}
 	t.Cleanup(func() { testHookPublished = nil })

@@ -2,9 +2,7 @@ package cmdutil_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/faultproxy"
 )
 
 // TestBrokerLogsCarryService: the lines a transport logs itself, such as
@@ -24,15 +23,17 @@ import (
 func TestBrokerLogsCarryService(t *testing.T) {
 	target := strings.TrimPrefix(brokertest.NATSURL(t), "nats://")
 	target, _, _ = strings.Cut(target, "?")
-	p := newProxy(t, target)
+	p, err := faultproxy.New(target)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
 	var buf lockedBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	c := cmdutil.Common{Service: "audit", PubSubURL: "nats://" + p.addr() + "?namespace=sytestcmdutil"}
+	c := cmdutil.Common{Service: "audit", PubSubURL: "nats://" + p.Addr() + "?namespace=sytestcmdutil"}
 	b, err := c.OpenBroker(context.Background(), log)
 	require.NoError(t, err)
 	defer b.Close()
 
-	p.cut()
+	p.Cut()
 	require.Eventually(t, func() bool { return strings.Contains(buf.String(), "nats: connection lost; reconnecting") },
 		10*time.Second, 20*time.Millisecond, "the transport warns of the cut: %s", buf.String())
 	var transport []string
@@ -62,48 +63,4 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// proxy forwards TCP connections to a target until cut closes those open.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{ln: ln}
-	t.Cleanup(func() { _ = ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
 }
