@@ -17,8 +17,9 @@ import (
 )
 
 // DefaultAddr is the auth service's listen address when Deps has neither
-// Listener nor Addr.
-const DefaultAddr = ":8090"
+// Listener nor Addr: loopback only, as every example binary by default;
+// give an address such as ":8090" to serve other hosts.
+const DefaultAddr = "127.0.0.1:8090"
 
 // Deps is what the auth service runs on.
 type Deps struct {

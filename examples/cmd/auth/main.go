@@ -2,7 +2,7 @@
 // Check(user, action, resource) over a policy file, with the standard health
 // service and reflection.
 //
-//	go run ./examples/cmd/auth                           # :8090, the demo policy
+//	go run ./examples/cmd/auth                           # 127.0.0.1:8090, the demo policy
 //	go run ./examples/cmd/auth -addr :8090 -policy my-policy.txt
 package main
 

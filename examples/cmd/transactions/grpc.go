@@ -27,7 +27,7 @@ type grpcFlags struct {
 }
 
 func (g *grpcFlags) register() {
-	flag.StringVar(&g.grpcAddr, "grpc-addr", cmdutil.Env("GRPC_ADDR", ":9095"), "gRPC listen address; empty: no gRPC API (env GRPC_ADDR)")
+	flag.StringVar(&g.grpcAddr, "grpc-addr", cmdutil.Env("GRPC_ADDR", "127.0.0.1:9095"), "gRPC listen address (loopback by default; \":9095\" for every interface); empty: no gRPC API (env GRPC_ADDR)")
 	flag.StringVar(&g.authAddr, "auth-addr", cmdutil.Env("AUTH_ADDR", "localhost:8090"), "the auth service, asked before every export (fail closed); empty: no check (env AUTH_ADDR)")
 	flag.BoolVar(&g.console, "console", true, "serve the browser console at /console/")
 	flag.StringVar(&g.links, "console-links", cmdutil.Env("CONSOLE_LINKS", defaultLinks), "the services the console reaches: activity=URL and GROUP=URL of each group's dead-letter API, comma-separated (env CONSOLE_LINKS)")

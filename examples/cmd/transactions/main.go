@@ -7,7 +7,7 @@
 //	PUBSUB_URL=amqp://guest:guest@localhost:5672/ transactions -addr 127.0.0.1:8095 -seed 100000
 //	DATABASE_URL=postgres://postgres@localhost:5432/test transactions
 //
-// It serves gRPC on -grpc-addr (:9095), asks the auth service at
+// It serves gRPC on -grpc-addr (127.0.0.1:9095), asks the auth service at
 // -auth-addr (localhost:8090) before every export, and serves the browser
 // console at /console/.
 package main

@@ -110,12 +110,15 @@ func TestSeedLogsAndShutdown(t *testing.T) {
 	require.NoError(t, s.Close())
 	assert.Equal(t, int64(50), n)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:8095")
-	if err != nil {
-		t.Logf("port 8095 busy (%v): default address not checked", err)
-		return
+	for _, port := range []string{"8095", "9095"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Logf("port %s busy (%v): default addresses not checked", port, err)
+			return
+		}
+		ln.Close()
 	}
-	ln.Close()
 	out = run("-seed", "50")
 	assert.Contains(t, out, `msg="transactions API listening" service=transactions addr=127.0.0.1:8095`, "loopback by default")
+	assert.Contains(t, out, `msg="transactions gRPC API listening" service=transactions addr=127.0.0.1:9095`, "gRPC on loopback by default too")
 }
