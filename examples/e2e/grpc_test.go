@@ -218,99 +218,100 @@ func errorInfo(t *testing.T, err error) *errdetails.ErrorInfo {
 // TestGRPCErrors: the gRPC API's errors carry their codes and details, and
 // the auth check answers the same over HTTP: no user, a user who may not
 // export, bad fields, unknown tickets, a download before completion, a
-// watch past its deadline.
+// watch past its deadline. On mem:// and RabbitMQ.
 func TestGRPCErrors(t *testing.T) {
-	e := newEnv(t, "mem://e2e-"+pubsub.NewID()[:12])
-	s := startGRPCStack(t, e, grpcConfig{}, nil) // no exporter: requests stay pending
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ada := as(ctx, "ada")
-	good := &exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"}
+	forMemAndAMQP(t, func(t *testing.T, e *env) {
+		s := startGRPCStack(t, e, grpcConfig{}, nil) // no exporter: requests stay pending
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ada := as(ctx, "ada")
+		good := &exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"}
 
-	// Who may export.
-	_, err := s.client.StartExport(ctx, good)
-	assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
-	assert.Equal(t, "NO_USER", errorInfo(t, err).GetReason())
-	_, err = s.client.StartExport(as(ctx, "bob"), good)
-	assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
-	ei := errorInfo(t, err)
-	assert.Equal(t, "EXPORT_DENIED", ei.GetReason())
-	assert.Equal(t, "bob", ei.GetMetadata()["user"])
-	assert.Equal(t, "no rule of demo-policy.txt allows bob to export transactions", ei.GetMetadata()["reason"])
-	stream, err := s.client.Export(as(ctx, "bob"), good)
-	require.NoError(t, err)
-	_, err = stream.Recv()
-	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the sync export is checked too: %v", err)
-	code, body := callAs(t, "bob", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-31", nil)
-	assert.Equal(t, http.StatusForbidden, code)
-	var ae transactions.AuthError
-	require.NoError(t, json.Unmarshal(body, &ae))
-	assert.Equal(t, transactions.AuthError{Problem: httpx.Problem{Type: "about:blank", Title: "Forbidden", Status: http.StatusForbidden,
-		Detail: "bob may not export transactions: no rule of demo-policy.txt allows bob to export transactions"},
-		User: "bob", Reason: "no rule of demo-policy.txt allows bob to export transactions"}, ae)
-	code, body = callAs(t, "bob", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
-	assert.Equal(t, http.StatusForbidden, code, "%s", body)
-	code, body = callAs(t, "", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
-	assert.Equal(t, http.StatusUnauthorized, code, "%s", body)
-	assert.Contains(t, string(body), "X-User header")
-	code, body = callAs(t, "carol", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-01", nil)
-	assert.Equal(t, http.StatusOK, code, "carol may do anything: %s", body)
-	n, err := s.exportCount()
-	require.NoError(t, err)
-	assert.Zero(t, n, "no refused request was stored")
+		// Who may export.
+		_, err := s.client.StartExport(ctx, good)
+		assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+		assert.Equal(t, "NO_USER", errorInfo(t, err).GetReason())
+		_, err = s.client.StartExport(as(ctx, "bob"), good)
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		ei := errorInfo(t, err)
+		assert.Equal(t, "EXPORT_DENIED", ei.GetReason())
+		assert.Equal(t, "bob", ei.GetMetadata()["user"])
+		assert.Equal(t, "no rule of demo-policy.txt allows bob to export transactions", ei.GetMetadata()["reason"])
+		stream, err := s.client.Export(as(ctx, "bob"), good)
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "the sync export is checked too: %v", err)
+		code, body := callAs(t, "bob", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-31", nil)
+		assert.Equal(t, http.StatusForbidden, code)
+		var ae transactions.AuthError
+		require.NoError(t, json.Unmarshal(body, &ae))
+		assert.Equal(t, transactions.AuthError{Problem: httpx.Problem{Type: "about:blank", Title: "Forbidden", Status: http.StatusForbidden,
+			Detail: "bob may not export transactions: no rule of demo-policy.txt allows bob to export transactions"},
+			User: "bob", Reason: "no rule of demo-policy.txt allows bob to export transactions"}, ae)
+		code, body = callAs(t, "bob", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
+		assert.Equal(t, http.StatusForbidden, code, "%s", body)
+		code, body = callAs(t, "", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
+		assert.Equal(t, http.StatusUnauthorized, code, "%s", body)
+		assert.Contains(t, string(body), "X-User header")
+		code, body = callAs(t, "carol", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-01", nil)
+		assert.Equal(t, http.StatusOK, code, "carol may do anything: %s", body)
+		n, err := s.exportCount()
+		require.NoError(t, err)
+		assert.Zero(t, n, "no refused request was stored")
 
-	// Fields.
-	for _, tc := range []struct {
-		req   *exportpb.ExportRequest
-		field string
-		msg   string
-	}{
-		{&exportpb.ExportRequest{EndDate: "2025-01-31"}, "start_date", "start_date: is required (YYYY-MM-DD)"},
-		{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-02-30"}, "end_date", `end_date: "2025-02-30" is not a date of the form YYYY-MM-DD`},
-		{&exportpb.ExportRequest{StartDate: "2025-03-01", EndDate: "2025-01-31"}, "start_date", "start_date: 2025-03-01 is after end_date 2025-01-31"},
-		{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31", CallbackUrl: "ftp://x"}, "callback_url", `callback_url: not an absolute http(s) URL`},
-	} {
-		_, err := s.client.StartExport(ada, tc.req)
+		// Fields.
+		for _, tc := range []struct {
+			req   *exportpb.ExportRequest
+			field string
+			msg   string
+		}{
+			{&exportpb.ExportRequest{EndDate: "2025-01-31"}, "start_date", "start_date: is required (YYYY-MM-DD)"},
+			{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-02-30"}, "end_date", `end_date: "2025-02-30" is not a date of the form YYYY-MM-DD`},
+			{&exportpb.ExportRequest{StartDate: "2025-03-01", EndDate: "2025-01-31"}, "start_date", "start_date: 2025-03-01 is after end_date 2025-01-31"},
+			{&exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31", CallbackUrl: "ftp://x"}, "callback_url", `callback_url: not an absolute http(s) URL`},
+		} {
+			_, err := s.client.StartExport(ada, tc.req)
+			st := status.Convert(err)
+			assert.Equal(t, codes.InvalidArgument, st.Code(), "%v", err)
+			assert.Equal(t, tc.msg, st.Message())
+			require.Len(t, st.Details(), 1)
+			br := st.Details()[0].(*errdetails.BadRequest)
+			assert.Equal(t, tc.field, br.GetFieldViolations()[0].GetField())
+		}
+
+		// Tickets.
+		_, err = s.client.GetExportStatus(ctx, &exportpb.ExportTicket{})
+		assert.Equal(t, codes.InvalidArgument, status.Code(err))
+		_, err = s.client.GetExportStatus(ctx, &exportpb.ExportTicket{Rid: "NOPE"})
 		st := status.Convert(err)
-		assert.Equal(t, codes.InvalidArgument, st.Code(), "%v", err)
-		assert.Equal(t, tc.msg, st.Message())
+		assert.Equal(t, codes.NotFound, st.Code())
 		require.Len(t, st.Details(), 1)
-		br := st.Details()[0].(*errdetails.BadRequest)
-		assert.Equal(t, tc.field, br.GetFieldViolations()[0].GetField())
-	}
+		assert.Equal(t, "NOPE", st.Details()[0].(*errdetails.ResourceInfo).GetResourceName())
+		ticket, err := s.client.StartExport(ada, good)
+		require.NoError(t, err)
+		got, err := s.client.GetExportStatus(ctx, ticket)
+		require.NoError(t, err)
+		assert.Equal(t, exportpb.State_STATE_PENDING, got.GetState())
+		dl, err := s.client.Download(ctx, ticket)
+		require.NoError(t, err)
+		_, err = dl.Recv()
+		st = status.Convert(err)
+		assert.Equal(t, codes.FailedPrecondition, st.Code(), "%v", err)
+		assert.Equal(t, "export "+ticket.GetRid()+" is pending, not completed", st.Message())
+		require.Len(t, st.Details(), 1)
+		assert.Equal(t, "export/"+ticket.GetRid(), st.Details()[0].(*errdetails.PreconditionFailure).GetViolations()[0].GetSubject())
 
-	// Tickets.
-	_, err = s.client.GetExportStatus(ctx, &exportpb.ExportTicket{})
-	assert.Equal(t, codes.InvalidArgument, status.Code(err))
-	_, err = s.client.GetExportStatus(ctx, &exportpb.ExportTicket{Rid: "NOPE"})
-	st := status.Convert(err)
-	assert.Equal(t, codes.NotFound, st.Code())
-	require.Len(t, st.Details(), 1)
-	assert.Equal(t, "NOPE", st.Details()[0].(*errdetails.ResourceInfo).GetResourceName())
-	ticket, err := s.client.StartExport(ada, good)
-	require.NoError(t, err)
-	got, err := s.client.GetExportStatus(ctx, ticket)
-	require.NoError(t, err)
-	assert.Equal(t, exportpb.State_STATE_PENDING, got.GetState())
-	dl, err := s.client.Download(ctx, ticket)
-	require.NoError(t, err)
-	_, err = dl.Recv()
-	st = status.Convert(err)
-	assert.Equal(t, codes.FailedPrecondition, st.Code(), "%v", err)
-	assert.Equal(t, "export "+ticket.GetRid()+" is pending, not completed", st.Message())
-	require.Len(t, st.Details(), 1)
-	assert.Equal(t, "export/"+ticket.GetRid(), st.Details()[0].(*errdetails.PreconditionFailure).GetViolations()[0].GetSubject())
-
-	// A watch of an export that makes no progress ends at its deadline.
-	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer wcancel()
-	watch, err := s.client.WatchExport(wctx, ticket)
-	require.NoError(t, err)
-	first, err := watch.Recv()
-	require.NoError(t, err)
-	assert.Equal(t, exportpb.State_STATE_PENDING, first.GetState(), "the stored status comes first")
-	_, err = watch.Recv()
-	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+		// A watch of an export that makes no progress ends at its deadline.
+		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer wcancel()
+		watch, err := s.client.WatchExport(wctx, ticket)
+		require.NoError(t, err)
+		first, err := watch.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, exportpb.State_STATE_PENDING, first.GetState(), "the stored status comes first")
+		_, err = watch.Recv()
+		assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+	})
 }
 
 // exportCount returns the number of export requests stored.
@@ -322,72 +323,74 @@ func (s grpcStack) exportCount() (int, error) {
 
 // TestAuthDown: with the auth service down, or not answering within the
 // deadline, every export is refused (fail closed), over HTTP with 503 and a
-// message saying so, over gRPC with UNAVAILABLE; nothing is stored.
+// message saying so, over gRPC with UNAVAILABLE; nothing is stored. On
+// mem:// and RabbitMQ.
 func TestAuthDown(t *testing.T) {
-	e := newEnv(t, "mem://e2e-"+pubsub.NewID()[:12])
-	// A listener that accepts connections and never answers: the check
-	// waits out its deadline.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
+	forMemAndAMQP(t, func(t *testing.T, e *env) {
+		// A listener that accepts connections and never answers: the check
+		// waits out its deadline.
+		silent, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		var held []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := silent.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
 			}
+		}()
+		t.Cleanup(func() {
+			_ = silent.Close()
 			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = silent.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
+			defer mu.Unlock()
+			for _, c := range held {
+				_ = c.Close()
+			}
+		})
+
+		for _, tc := range []struct {
+			name string
+			cfg  grpcConfig
+			stop bool
+		}{
+			{"stopped", grpcConfig{}, true},
+			{"silent", grpcConfig{authAddr: silent.Addr().String(), authTimeout: 300 * time.Millisecond}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := startGRPCStack(t, e, tc.cfg, nil)
+				if tc.stop {
+					code, body := callAs(t, "ada", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-01", nil)
+					require.Equal(t, http.StatusOK, code, "auth up: %s", body)
+					s.stopAuth()
+				}
+				began := time.Now()
+				code, body := callAs(t, "ada", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
+				took := time.Since(began)
+				assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
+				var ae transactions.AuthError
+				require.NoError(t, json.Unmarshal(body, &ae))
+				assert.Contains(t, ae.Detail, "the auth service did not answer within")
+				assert.Contains(t, ae.Detail, "exports are refused until it does (fail closed)")
+				assert.Less(t, took, 5*time.Second, "answered within the auth deadline")
+				code, _ = callAs(t, "ada", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-31", nil)
+				assert.Equal(t, http.StatusServiceUnavailable, code)
+
+				ctx, cancel := context.WithTimeout(as(context.Background(), "ada"), 10*time.Second)
+				defer cancel()
+				_, err := s.client.StartExport(ctx, &exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
+				assert.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+				assert.Equal(t, "AUTH_UNAVAILABLE", errorInfo(t, err).GetReason())
+				n, err := s.exportCount()
+				require.NoError(t, err)
+				assert.Zero(t, n, "nothing was stored")
+			})
 		}
 	})
-
-	for _, tc := range []struct {
-		name string
-		cfg  grpcConfig
-		stop bool
-	}{
-		{"stopped", grpcConfig{}, true},
-		{"silent", grpcConfig{authAddr: silent.Addr().String(), authTimeout: 300 * time.Millisecond}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := startGRPCStack(t, e, tc.cfg, nil)
-			if tc.stop {
-				code, body := callAs(t, "ada", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-01", nil)
-				require.Equal(t, http.StatusOK, code, "auth up: %s", body)
-				s.stopAuth()
-			}
-			began := time.Now()
-			code, body := callAs(t, "ada", http.MethodPost, s.api+"/api/Export", transactions.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
-			took := time.Since(began)
-			assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
-			var ae transactions.AuthError
-			require.NoError(t, json.Unmarshal(body, &ae))
-			assert.Contains(t, ae.Detail, "the auth service did not answer within")
-			assert.Contains(t, ae.Detail, "exports are refused until it does (fail closed)")
-			assert.Less(t, took, 5*time.Second, "answered within the auth deadline")
-			code, _ = callAs(t, "ada", http.MethodGet, s.api+"/api/Export?StartDate=2025-01-01&EndDate=2025-01-31", nil)
-			assert.Equal(t, http.StatusServiceUnavailable, code)
-
-			ctx, cancel := context.WithTimeout(as(context.Background(), "ada"), 10*time.Second)
-			defer cancel()
-			_, err := s.client.StartExport(ctx, &exportpb.ExportRequest{StartDate: "2025-01-01", EndDate: "2025-01-31"})
-			assert.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-			assert.Equal(t, "AUTH_UNAVAILABLE", errorInfo(t, err).GetReason())
-			n, err := s.exportCount()
-			require.NoError(t, err)
-			assert.Zero(t, n, "nothing was stored")
-		})
-	}
 }
 
 // logRecorder is a slog.Handler that keeps the records with a message.
