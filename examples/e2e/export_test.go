@@ -217,6 +217,19 @@ func testExportAsync(t *testing.T, e *env, dbURL string) {
 		require.NoError(t, err)
 		byWorker[row.Worker]++
 	}
+	// A forged Host header changes nothing: the download URL is never built
+	// from it (item 7 of the examples' hardening).
+	req, err := http.NewRequest(http.MethodGet, s.api+"/api/Export/Status?RID="+rids["01"], nil)
+	require.NoError(t, err)
+	req.Host = "evil.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	forged, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", forged)
+	assert.Contains(t, string(forged), "/api/Export/Download?RID="+rids["01"])
+	assert.NotContains(t, string(forged), "evil.example.com", "the request's Host is not echoed")
 	if e.balancesMembers() {
 		assert.Len(t, byWorker, 2, "both exporters took jobs: %v", byWorker)
 	} else {
