@@ -1,38 +1,19 @@
 package gcppubsub_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport/gcppubsub"
 )
-
-// lockedBuffer is a log output safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // groups returns groups with both counts unknown, as ListGroups tells them.
 func groups(names ...string) []pubsub.GroupInfo {
@@ -48,7 +29,7 @@ func groups(names ...string) []pubsub.GroupInfo {
 // Pub/Sub tells no counts.
 func TestListGroups(t *testing.T) {
 	e := startEmulator(t)
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	b := newBroker(t, gcppubsub.Config{}, pubsub.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx := context.Background()
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -24,7 +25,7 @@ func TestOutage(t *testing.T) {
 	require.NoError(t, err)
 	p := newProxy(t, s.hosts[0])
 	raw := "nats://alice:s3cret@" + p.Addr() + "?" + strings.SplitN(base, "?", 2)[1]
-	var logs syncBuffer
+	var logs testlog.Buffer
 	b := openTest(t, raw, pubsub.WithLogger(logTo(&logs)))
 	ctx := context.Background()
 

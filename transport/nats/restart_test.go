@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -117,7 +118,7 @@ func TestServerRestart(t *testing.T) {
 			ctl.waitUp(true, time.Minute)
 		}
 	})
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := logTo(&logs)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -37,6 +37,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -196,7 +197,7 @@ func newTLSTestServer(t *testing.T) tlsTestServer {
 }
 
 // openTimed opens raw with a fresh logger, and returns how long Open took.
-func openTimed(t *testing.T, raw string, logs *syncBuffer) (*pubsub.Client, time.Duration, error) {
+func openTimed(t *testing.T, raw string, logs *testlog.Buffer) (*pubsub.Client, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -215,7 +216,7 @@ func TestTLS(t *testing.T) {
 	t.Run("right CA: a message round-trips", func(t *testing.T) {
 		for _, scheme := range []string{"tls", "nats"} { // nats:// with tls_ca requires TLS too
 			t.Run(scheme, func(t *testing.T) {
-				var logs syncBuffer
+				var logs testlog.Buffer
 				raw := scheme + "://" + creds + srv.addr + "?connect_timeout=5s&tls_ca=" + srv.caFile
 				b, took, err := openTimed(t, raw, &logs)
 				require.NoError(t, err)
@@ -257,7 +258,7 @@ func TestTLS(t *testing.T) {
 			// No CA given: the system roots do not know the test CA either.
 			"tls://" + creds + srv.addr + "?connect_timeout=5s",
 		} {
-			var logs syncBuffer
+			var logs testlog.Buffer
 			_, took, err := openTimed(t, raw, &logs)
 			require.Error(t, err, raw)
 			t.Logf("refused in %v: %v", took, err)
@@ -286,7 +287,7 @@ func TestTLS(t *testing.T) {
 				if c.userinfo != "" {
 					at = "@"
 				}
-				var logs syncBuffer
+				var logs testlog.Buffer
 				raw := "tls://" + c.userinfo + at + srv.addr + "?connect_timeout=5s&tls_ca=" + srv.caFile
 				b, took, err := openTimed(t, raw, &logs)
 				if c.ok {

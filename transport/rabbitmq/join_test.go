@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -28,7 +29,7 @@ func TestSubscribeJoinRace(t *testing.T) {
 	bystanders := uniqueTopic(t, "bystander")
 	type member struct {
 		c    *pubsub.Client
-		logs *syncBuffer
+		logs *testlog.Buffer
 	}
 	members := make([]member, clients)
 	seen := newCollector()

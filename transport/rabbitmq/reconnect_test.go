@@ -16,12 +16,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
 // newLoggedClient opens a client on rawURL whose logs go to the returned
 // buffer.
-func newLoggedClient(t *testing.T, rawURL string) (*pubsub.Client, *syncBuffer) {
+func newLoggedClient(t *testing.T, rawURL string) (*pubsub.Client, *testlog.Buffer) {
 	t.Helper()
 	logger, logs := bufferLogger()
 	return openTest(t, rawURL, pubsub.WithLogger(logger)), logs

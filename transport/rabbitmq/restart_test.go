@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -138,7 +139,7 @@ func TestBrokerRestart(t *testing.T) {
 
 func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart func(*testing.T)) {
 	topic := uniqueTopic(t, "g")
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/internal/cmdutil"
 	"github.com/switchyard-go/switchyard/internal/brokertest"
 	"github.com/switchyard-go/switchyard/internal/faultproxy"
+	"github.com/switchyard-go/switchyard/internal/testlog"
 )
 
 // TestBrokerLogsCarryService: the lines a transport logs itself, such as
@@ -26,7 +26,7 @@ func TestBrokerLogsCarryService(t *testing.T) {
 	p, err := faultproxy.New(target)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	c := cmdutil.Common{Service: "audit", PubSubURL: "nats://" + p.Addr() + "?namespace=sytestcmdutil"}
 	b, err := c.OpenBroker(context.Background(), log)
@@ -46,21 +46,4 @@ func TestBrokerLogsCarryService(t *testing.T) {
 	for _, l := range transport {
 		assert.Contains(t, l, "service=audit", "a transport line without the service: %s", l)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/examples/internal/deadletters"
 	"github.com/switchyard-go/switchyard/examples/internal/service"
+	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport"
 )
@@ -119,7 +119,7 @@ func TestSubscribeError(t *testing.T) {
 // TestServeLogsShutdown: a service says when it starts shutting down and
 // when it stopped.
 func TestServeLogsShutdown(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil)).With("service", "test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -134,21 +134,4 @@ func TestServeLogsShutdown(t *testing.T) {
 	out := buf.String()
 	assert.Regexp(t, `level=INFO msg="shutting down" service=test uptime=\S+\n`, out)
 	assert.Regexp(t, `level=INFO msg=stopped service=test err=<nil>\n$`, out)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -4,7 +4,6 @@ package killed
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-go/switchyard/internal/testlog"
 )
 
 // event is one record read from a member's pipe, or its end (kind 0).
@@ -35,7 +35,7 @@ type member struct {
 	n        int
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
-	stderr   *syncBuffer
+	stderr   *testlog.Buffer
 	killed   bool
 	killedAt time.Time
 	ended    bool          // its pipe reached EOF
@@ -58,7 +58,7 @@ func startMember(t *testing.T, n int, env []string, events chan<- event) *member
 	if err != nil {
 		t.Fatalf("pipe: %v", err)
 	}
-	m := &member{n: n, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	m := &member{n: n, stderr: &testlog.Buffer{}, exited: make(chan struct{})}
 	m.cmd = exec.Command(exe, "-test.run=^$")
 	m.cmd.Env = append(append(os.Environ(), memberEnv+"=1"), env...)
 	m.cmd.ExtraFiles = []*os.File{w}
@@ -172,22 +172,4 @@ func (m *member) reaped() error {
 		return fmt.Errorf("%s: exit %v, want death by SIGKILL", m, m.waitErr)
 	}
 	return nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
