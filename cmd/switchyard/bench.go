@@ -77,24 +77,35 @@ func (a *app) benchCmd() *cobra.Command {
 			return a.bench(o)
 		}),
 	}
+	addLoadFlags(c, &o.cfg, benchConfig{
+		Topic: "switchyard-bench", Rate: 0, Size: 256, Publishers: 1, Consumers: 1, Groups: 1,
+		Concurrency: 10, Confirm: 1, Duration: 10 * time.Second, Drain: 30 * time.Second,
+	}, "messages per second over all publishers (0: as fast as the broker confirms)")
 	f := c.Flags()
-	f.StringVar(&o.cfg.Topic, "topic", "switchyard-bench", "topic to load")
-	f.Float64Var(&o.cfg.Rate, "rate", 0, "messages per second over all publishers (0: as fast as the broker confirms)")
-	f.IntVar(&o.cfg.Size, "size", 256, fmt.Sprintf("payload bytes (at least %d, the bench header)", headerSize))
-	f.IntVar(&o.cfg.Publishers, "publishers", 1, "concurrent publishers")
-	f.IntVar(&o.cfg.Consumers, "consumers", 1, "subscriptions per group")
-	f.IntVar(&o.cfg.Groups, "groups", 1, "consumer groups, each receiving every message")
-	f.IntVar(&o.cfg.Concurrency, "concurrency", 10, "handlers per subscription")
-	f.IntVar(&o.cfg.Confirm, "confirm", 1, "messages per Publish call, confirmed together")
-	f.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "how long to publish")
 	f.Int64Var(&o.cfg.Count, "count", 0, "publish this many messages instead of for --duration")
-	f.DurationVar(&o.cfg.Drain, "drain", 30*time.Second, "how long to wait, after publishing, for every group to receive everything")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	f.BoolVar(&o.matrix, "matrix", false, "run the load on several brokers (the URL arguments, or every one reachable) at each of --rates")
 	f.StringVar(&o.rates, "rates", "1000,max", "with --matrix: the rates to run, comma-separated (max: unbounded)")
 	f.StringVar(&o.chart, "chart", "", "with --matrix: write a chart of throughput and p99 latency to this .png or .svg file")
 	f.StringVar(&o.out, "out", "", "with --matrix: write the JSON record to this file")
 	return c
+}
+
+// addLoadFlags defines on c the flags of the load that bench and soak share,
+// binding them to cfg, with def's fields as their defaults and rateHelp as
+// the help of --rate.
+func addLoadFlags(c *cobra.Command, cfg *benchConfig, def benchConfig, rateHelp string) {
+	f := c.Flags()
+	f.StringVar(&cfg.Topic, "topic", def.Topic, "topic to load")
+	f.Float64Var(&cfg.Rate, "rate", def.Rate, rateHelp)
+	f.IntVar(&cfg.Size, "size", def.Size, fmt.Sprintf("payload bytes (at least %d, the bench header)", headerSize))
+	f.IntVar(&cfg.Publishers, "publishers", def.Publishers, "concurrent publishers")
+	f.IntVar(&cfg.Consumers, "consumers", def.Consumers, "subscriptions per group")
+	f.IntVar(&cfg.Groups, "groups", def.Groups, "consumer groups, each receiving every message")
+	f.IntVar(&cfg.Concurrency, "concurrency", def.Concurrency, "handlers per subscription")
+	f.IntVar(&cfg.Confirm, "confirm", def.Confirm, "messages per Publish call, confirmed together")
+	f.DurationVar(&cfg.Duration, "duration", def.Duration, "how long to publish")
+	f.DurationVar(&cfg.Drain, "drain", def.Drain, "how long to wait, after publishing, for every group to receive everything")
 }
 
 // validate checks the flags as a whole.

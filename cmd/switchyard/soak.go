@@ -84,18 +84,12 @@ func (a *app) soakCmd() *cobra.Command {
 			return a.soak(o)
 		}),
 	}
+	addLoadFlags(c, &o.cfg, benchConfig{
+		Topic: "switchyard-soak", Rate: 1000, Size: 256, Publishers: 1, Consumers: 2, Groups: 2,
+		Concurrency: 10, Confirm: 1, Duration: 10 * time.Minute, Drain: time.Minute,
+	}, "messages per second over all publishers")
 	f := c.Flags()
-	f.StringVar(&o.cfg.Topic, "topic", "switchyard-soak", "topic to load")
-	f.Float64Var(&o.cfg.Rate, "rate", 1000, "messages per second over all publishers")
-	f.IntVar(&o.cfg.Size, "size", 256, fmt.Sprintf("payload bytes (at least %d, the bench header)", headerSize))
-	f.IntVar(&o.cfg.Publishers, "publishers", 1, "concurrent publishers")
-	f.IntVar(&o.cfg.Consumers, "consumers", 2, "subscriptions per group")
-	f.IntVar(&o.cfg.Groups, "groups", 2, "consumer groups, each receiving every message")
-	f.IntVar(&o.cfg.Concurrency, "concurrency", 10, "handlers per subscription")
-	f.IntVar(&o.cfg.Confirm, "confirm", 1, "messages per Publish call, confirmed together")
-	f.DurationVar(&o.cfg.Duration, "duration", 10*time.Minute, "how long to publish")
 	f.DurationVar(&o.cfg.Churn, "churn", 20*time.Second, "replace one member (close it, subscribe a new one) this often; 0: never")
-	f.DurationVar(&o.cfg.Drain, "drain", time.Minute, "how long to wait, after publishing, for every group to receive everything")
 	f.DurationVar(&o.report, "report", 15*time.Second, "how often to sample and print the progress and resources")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	f.StringVar(&o.out, "out", "", "also write the JSON result to this file")
