@@ -1,7 +1,7 @@
 package nats
 
 // TLS and credentials against a nats-server of the test's own (issue 15,
-// case 5): the test makes a CA and a server certificate with crypto/x509,
+// case 5): the test makes a CA and a server certificate (internal/testcert),
 // writes a config file into a temp dir, and starts /usr/sbin/nats-server
 // with JetStream, TLS and user/password authorization on a free port of
 // 127.0.0.1; the server is killed and its store removed when the test ends.
@@ -15,16 +15,8 @@ package nats
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/testcert"
 	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -49,60 +42,6 @@ const (
 
 // natsServerBinary is the nats-server the TLS test starts.
 const natsServerBinary = "/usr/sbin/nats-server"
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // PEM of cert
-}
-
-func newTestCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	file := filepath.Join(dir, name+".pem")
-	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	return &testCA{cert: cert, key: key, file: file}
-}
-
-// issueServer writes a server certificate for 127.0.0.1 signed by ca, and
-// its key, into dir.
-func (ca *testCA) issueServer(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile
-}
 
 // listenRE finds the client port in nats-server's log.
 var listenRE = regexp.MustCompile(`Listening for client connections on 127\.0\.0\.1:(\d+)`)
@@ -191,9 +130,13 @@ type tlsTestServer struct {
 
 func newTLSTestServer(t *testing.T) tlsTestServer {
 	dir := t.TempDir()
-	ca, wrong := newTestCA(t, dir, "switchyard-test-ca"), newTestCA(t, dir, "other-ca")
-	certFile, keyFile := ca.issueServer(t, dir)
-	return tlsTestServer{addr: startTLSServer(t, dir, certFile, keyFile), caFile: ca.file, wrongCA: wrong.file}
+	ca, err := testcert.NewCA(dir, "switchyard-test-ca")
+	require.NoError(t, err)
+	wrong, err := testcert.NewCA(dir, "other-ca")
+	require.NoError(t, err)
+	srv, err := ca.IssueServer(dir)
+	require.NoError(t, err)
+	return tlsTestServer{addr: startTLSServer(t, dir, srv.CertFile, srv.KeyFile), caFile: ca.File, wrongCA: wrong.File}
 }
 
 // openTimed opens raw with a fresh logger, and returns how long Open took.

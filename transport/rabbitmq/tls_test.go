@@ -1,55 +1,32 @@
 package rabbitmq
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/internal/testcert"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
-// tlsProxy terminates TLS with a fresh self-signed certificate for
-// 127.0.0.1 and forwards to the plain test broker. It returns the amqps URL
-// and the path of the certificate's PEM file.
+// tlsProxy terminates TLS with a fresh certificate for 127.0.0.1, signed
+// by a CA of the test's own (internal/testcert), and forwards to the plain
+// test broker. It returns the amqps URL and the path of the CA's PEM file.
 func tlsProxy(t *testing.T, rawURL string) (string, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "switchyard-test-ca")
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "switchyard test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	srv, err := ca.IssueServer(dir)
 	require.NoError(t, err)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	require.NoError(t, err)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, certPEM, 0o600))
+	caFile, cert := ca.File, srv.Certificate
 
 	u, err := url.Parse(rawURL)
 	require.NoError(t, err)
