@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/testlog"
+	"github.com/switchyard-go/switchyard/internal/testnet"
 	"github.com/switchyard-go/switchyard/pubsub"
 	"github.com/switchyard-go/switchyard/transport"
 )
@@ -32,30 +32,10 @@ func TestOpenNeverShowsPassword(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	// A server that accepts and never answers: handshakes time out.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	silent, err := testnet.NewSilent()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = silent.Close() })
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
-	quiet := silent.Addr().String()
+	quiet := silent.Addr()
 
 	var urls []string
 	for _, pw := range []string{"s3cr3t-PASS", "s3cr3t%2DPASS", "s3cr3t%40PASS"} {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/switchyard-go/switchyard/examples/internal/httpx"
 	"github.com/switchyard-go/switchyard/examples/proto/exportpb"
 	"github.com/switchyard-go/switchyard/examples/transactions"
+	"github.com/switchyard-go/switchyard/internal/testnet"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -329,29 +329,9 @@ func TestAuthDown(t *testing.T) {
 	forMemAndAMQP(t, func(t *testing.T, e *env) {
 		// A listener that accepts connections and never answers: the check
 		// waits out its deadline.
-		silent, err := net.Listen("tcp", "127.0.0.1:0")
+		silent, err := testnet.NewSilent()
 		require.NoError(t, err)
-		var held []net.Conn
-		var mu sync.Mutex
-		go func() {
-			for {
-				c, err := silent.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				held = append(held, c)
-				mu.Unlock()
-			}
-		}()
-		t.Cleanup(func() {
-			_ = silent.Close()
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range held {
-				_ = c.Close()
-			}
-		})
+		t.Cleanup(func() { _ = silent.Close() })
 
 		for _, tc := range []struct {
 			name string
@@ -359,7 +339,7 @@ func TestAuthDown(t *testing.T) {
 			stop bool
 		}{
 			{"stopped", grpcConfig{}, true},
-			{"silent", grpcConfig{authAddr: silent.Addr().String(), authTimeout: 300 * time.Millisecond}, false},
+			{"silent", grpcConfig{authAddr: silent.Addr(), authTimeout: 300 * time.Millisecond}, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := startGRPCStack(t, e, tc.cfg, nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/testlog"
+	"github.com/switchyard-go/switchyard/internal/testnet"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
 
@@ -112,29 +113,9 @@ func TestOpenUnreachable(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	// A listener that accepts and never speaks AMQP: the handshake times out.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	silent, err := testnet.NewSilent()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = silent.Close() })
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
 
 	open := func(ctx context.Context, rawURL string) (time.Duration, error) {
 		u, err := url.Parse(rawURL)
@@ -155,9 +136,9 @@ func TestOpenUnreachable(t *testing.T) {
 		assert.Less(t, took, 2*time.Second)
 	})
 	t.Run("silent within connect_timeout", func(t *testing.T) {
-		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr().String()+"/?connect_timeout=300ms")
+		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr()+"/?connect_timeout=300ms")
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), silent.Addr().String())
+		assert.Contains(t, err.Error(), silent.Addr())
 		assert.Contains(t, err.Error(), "connect timeout")
 		assert.NotContains(t, err.Error(), password)
 		assert.GreaterOrEqual(t, took, 300*time.Millisecond)
@@ -166,7 +147,7 @@ func TestOpenUnreachable(t *testing.T) {
 	t.Run("silent, context ends first", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		took, err := open(ctx, "amqp://user:"+password+"@"+silent.Addr().String()+"/")
+		took, err := open(ctx, "amqp://user:"+password+"@"+silent.Addr()+"/")
 		assert.Equal(t, context.DeadlineExceeded, err)
 		assert.Less(t, took, 2*time.Second)
 	})
@@ -183,7 +164,7 @@ func TestOpenUnreachable(t *testing.T) {
 		if testing.Short() {
 			t.Skip("waits the default 10s connect timeout")
 		}
-		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr().String()+"/")
+		took, err := open(context.Background(), "amqp://user:"+password+"@"+silent.Addr()+"/")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no connection within 10s")
 		assert.Less(t, took, 12*time.Second)
