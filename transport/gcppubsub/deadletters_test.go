@@ -121,7 +121,14 @@ func TestHandBackReachesOnlyItsGroup(t *testing.T) {
 	// comes back after the ack deadline (10s).
 	next.waitUpTo(t, n, 2*waitFor)
 	other.wait(t, n)
-	time.Sleep(300 * time.Millisecond)
+	// Every message reaches slow again, untouched (Attempt 1); other, which
+	// acked each at once, got each exactly once: nothing handed back by slow
+	// reached it. slow may get a message twice: pstest sometimes loses the
+	// ack of an original whose copy was published for the group (it
+	// rewrites a message's AckId on redelivery while the old stream may
+	// still be sending it), and then delivers the original again after its
+	// ack deadline; at-least-once allows it, and the test counts it.
+	dups := 0
 	for name, rec := range map[string]*recorder{"slow": next, "other": other} {
 		ids := map[string]int{}
 		for _, m := range rec.snapshot() {
@@ -130,9 +137,15 @@ func TestHandBackReachesOnlyItsGroup(t *testing.T) {
 		}
 		assert.Len(t, ids, n, name)
 		for id, k := range ids {
-			assert.Equal(t, 1, k, "group %s got %s once", name, id)
+			if name == "other" {
+				assert.Equal(t, 1, k, "group other got %s once", id)
+			} else {
+				dups += k - 1
+			}
 		}
 	}
+	assert.LessOrEqual(t, dups, n, "slow got at most each message twice")
+	t.Logf("slow: %d duplicates of %d messages", dups, n)
 }
 
 // TestDeleteGroupRemovesItsResources: DeleteGroup removes the group's
