@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/ledger"
 	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -128,23 +129,16 @@ func TestServerRestart(t *testing.T) {
 	pub, sub := openTest(t, raw, pubsub.WithLogger(logger)), openTest(t, raw, pubsub.WithLogger(logger))
 	ctx := context.Background()
 
-	var mu sync.Mutex
-	received := map[string]int{}
+	book := ledger.New()
 	_, err := sub.Subscribe(ctx, "restart", "g", func(_ context.Context, m *pubsub.Message) error {
-		mu.Lock()
-		received[m.ID]++
-		mu.Unlock()
+		book.Received(m.ID)
 		return nil
 	}, pubsub.WithConcurrency(20))
 	require.NoError(t, err)
 
 	var (
-		next      atomic.Int64
-		confirmed sync.Map
-		nConf     atomic.Int64
-		nFailed   atomic.Int64
-		lastErr   atomic.Value
-		wg        sync.WaitGroup
+		next atomic.Int64
+		wg   sync.WaitGroup
 	)
 	for p := range publishers {
 		wg.Go(func() {
@@ -162,68 +156,37 @@ func TestServerRestart(t *testing.T) {
 					msgs = append(msgs, &pubsub.Message{ID: fmt.Sprintf("m-%05d", i), Payload: []byte("restart")})
 				}
 				if err := pub.Publish(ctx, "restart", msgs...); err != nil {
-					nFailed.Add(int64(len(msgs)))
-					lastErr.Store(err.Error())
+					book.Failed(len(msgs), err)
 					continue
 				}
 				for _, m := range msgs {
-					confirmed.Store(m.ID, true)
+					book.Confirmed(m.ID)
 				}
-				nConf.Add(int64(len(msgs)))
 			}
 		})
 	}
 
 	// Traffic first, then the restart under it.
-	require.Eventually(t, func() bool { return nConf.Load() >= 2000 }, time.Minute, 5*time.Millisecond, "traffic before the restart")
+	require.Eventually(t, func() bool { return book.NConfirmed() >= 2000 }, time.Minute, 5*time.Millisecond, "traffic before the restart")
 	start := time.Now()
 	require.NoError(t, ctl.stop())
 	require.True(t, ctl.waitUp(false, 30*time.Second), "the server still accepts connections after stop")
-	stoppedAt := nConf.Load()
+	stoppedAt := book.NConfirmed()
 	time.Sleep(2 * time.Second)
 	require.NoError(t, ctl.start())
 	require.True(t, ctl.waitUp(true, time.Minute), "the server did not come back")
 	t.Logf("server stopped at %d confirmed, back after %v", stoppedAt, time.Since(start).Round(time.Millisecond))
 	wg.Wait()
 
-	var want []string
-	confirmed.Range(func(k, _ any) bool {
-		want = append(want, k.(string))
-		return true
-	})
-	missing := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []string
-		for _, id := range want {
-			if received[id] == 0 {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
 	// Lost acknowledgements come back after ack_wait; allow a few rounds.
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(missing()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(6 * time.Second) // ack_wait and a second: late duplicates
-	lost := missing()
-	mu.Lock()
-	duplicates, unconfirmedArrived := 0, 0
-	for id, n := range received {
-		duplicates += n - 1
-		if _, ok := confirmed.Load(id); !ok {
-			unconfirmedArrived++ // Publish failed, yet the stream had it: allowed
-		}
-	}
-	distinct := len(received)
-	mu.Unlock()
+	book.WaitAllReceived(2 * time.Minute)
+	time.Sleep(6 * time.Second) // a counting window (ack_wait and a second), for late duplicates
+	c := book.Counts()
 	t.Logf("published %d: confirmed %d, failed %d (last error: %v); received %d distinct, lost %d, duplicate deliveries %d, delivered though their Publish failed %d",
-		total, len(want), nFailed.Load(), lastErr.Load(), distinct, len(lost), duplicates, unconfirmedArrived)
-	assert.Empty(t, lost, "confirmed but never received")
-	assert.Equal(t, int64(total), nConf.Load()+nFailed.Load())
-	assert.Greater(t, int64(len(want)), stoppedAt, "publishers confirmed messages after the restart")
+		total, c.Confirmed, c.Failed, c.LastErr, c.Distinct, len(c.Lost), c.Duplicates, c.Unconfirmed)
+	assert.Empty(t, c.Lost, "confirmed but never received")
+	assert.Equal(t, total, c.Confirmed+c.Failed)
+	assert.Greater(t, c.Confirmed, stoppedAt, "publishers confirmed messages after the restart")
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/brokertest"
+	"github.com/switchyard-go/switchyard/internal/ledger"
 	"github.com/switchyard-go/switchyard/internal/testlog"
 	"github.com/switchyard-go/switchyard/pubsub"
 )
@@ -150,12 +151,9 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 	pubBroker, subBroker := open(), open()
 	ctx := testCtx(t)
 
-	var mu sync.Mutex
-	received := map[string]int{}
+	book := ledger.New()
 	_, err := subBroker.Subscribe(ctx, topic, "g", func(_ context.Context, m *pubsub.Message) error {
-		mu.Lock()
-		received[m.ID]++
-		mu.Unlock()
+		book.Received(m.ID)
 		return nil
 	}, pubsub.WithConcurrency(20), pubsub.WithLogger(logger))
 	require.NoError(t, err)
@@ -163,12 +161,8 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 	// Publishers: single messages and batches of 10, as fast as they go.
 	const publishers = 4
 	var (
-		stop      atomic.Bool
-		acked     sync.Map // id → true once Publish returned nil
-		nAcked    atomic.Int64
-		nFailed   atomic.Int64
-		wg        sync.WaitGroup
-		failedErr atomic.Value
+		stop atomic.Bool
+		wg   sync.WaitGroup
 	)
 	for p := range publishers {
 		wg.Go(func() {
@@ -183,67 +177,37 @@ func restartUnderLoad(t *testing.T, rawURL string, ctl *brokerControl, restart f
 					n++
 				}
 				if err := pubBroker.Publish(ctx, topic, msgs...); err != nil {
-					nFailed.Add(int64(size))
-					failedErr.Store(err.Error())
+					book.Failed(size, err)
 					continue
 				}
 				for _, m := range msgs {
-					acked.Store(m.ID, true)
+					book.Confirmed(m.ID)
 				}
-				nAcked.Add(int64(size))
 			}
 		})
 	}
 
 	// Let traffic flow, restart the broker under it, let it flow again.
-	require.Eventually(t, func() bool { return nAcked.Load() >= 2000 }, time.Minute, 10*time.Millisecond, "traffic before the restart")
+	require.Eventually(t, func() bool { return book.NConfirmed() >= 2000 }, time.Minute, 10*time.Millisecond, "traffic before the restart")
 	// Cleanups run last-registered first: the broker is restored before
 	// the brokers close and the topology is deleted.
 	t.Cleanup(func() { ctl.ensureUp(t) })
 	start := time.Now()
 	restart(t)
-	t.Logf("broker restarted in %v; %d messages confirmed so far", time.Since(start).Round(time.Millisecond), nAcked.Load())
-	before := nAcked.Load()
-	require.Eventually(t, func() bool { return nAcked.Load() >= before+2000 }, 2*time.Minute, 10*time.Millisecond, "publishers recover")
+	t.Logf("broker restarted in %v; %d messages confirmed so far", time.Since(start).Round(time.Millisecond), book.NConfirmed())
+	before := book.NConfirmed()
+	require.Eventually(t, func() bool { return book.NConfirmed() >= before+2000 }, 2*time.Minute, 10*time.Millisecond, "publishers recover")
 	stop.Store(true)
 	wg.Wait()
 
 	// Every confirmed message arrives.
-	var want []string
-	acked.Range(func(k, _ any) bool {
-		want = append(want, k.(string))
-		return true
-	})
-	missing := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []string
-		for _, id := range want {
-			if received[id] == 0 {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(missing()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond) // late duplicates
-	lost := missing()
-	mu.Lock()
-	duplicates, extra := 0, 0
-	for id, n := range received {
-		duplicates += n - 1
-		if _, ok := acked.Load(id); !ok {
-			extra++ // published, Publish failed, delivered anyway: allowed
-		}
-	}
-	mu.Unlock()
+	book.WaitAllReceived(2 * time.Minute)
+	time.Sleep(500 * time.Millisecond) // a counting window, for late duplicates
+	c := book.Counts()
 	t.Logf("confirmed %d, failed %d (last error: %v), received %d distinct, %d duplicate deliveries, %d delivered though their Publish failed",
-		len(want), nFailed.Load(), failedErr.Load(), len(want)-len(lost)+extra, duplicates, extra)
-	assert.Empty(t, lost, "lost: confirmed but never delivered")
-	assert.GreaterOrEqual(t, len(want), 4000)
+		c.Confirmed, c.Failed, c.LastErr, c.Distinct, c.Duplicates, c.Unconfirmed)
+	assert.Empty(t, c.Lost, "lost: confirmed but never delivered")
+	assert.GreaterOrEqual(t, c.Confirmed, 4000)
 	// Idle connections (the publisher's consume connection, the
 	// subscriber's publish connection) come back at their next attempt,
 	// within the 5s backoff cap.
