@@ -76,9 +76,15 @@ func (s *suite) testUntouchedHandBack(t *testing.T) {
 
 	second := newInbox()
 	subscribe(t, ctx, s.h.NewBroker(t), topic, "g", second.handler(0))
-	got := second.waitN(t, n, s.h.Timeout)
-	assert.Equal(t, msgIDs(newMessages("m", n)), ids(second.quiet(quietPeriod)), "every message once")
-	for _, d := range got {
+	second.waitN(t, n, s.h.Timeout)
+	all := second.quiet(quietPeriod)
+	if s.f.HandBackRepeats {
+		assert.Equal(t, msgIDs(newMessages("m", n)), distinct(ids(all)), "every message at least once")
+		t.Logf("%d deliveries of %d messages", len(all), n)
+	} else {
+		assert.Equal(t, msgIDs(newMessages("m", n)), ids(all), "every message once")
+	}
+	for _, d := range all {
 		assert.Equal(t, 1, d.msg.Attempt, "%s was never run to an end: Attempt stays 1", d.msg.ID)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -104,6 +105,11 @@ func ids(ds []delivery) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// distinct returns sorted ids without repeats.
+func distinct(sorted []string) []string {
+	return slices.Compact(slices.Clone(sorted))
 }
 
 func msgIDs(ms []*pubsub.Message) []string {

@@ -41,6 +41,13 @@ type Features struct {
 	// OrderingByKey: a group delivers the messages of one Key one at a time,
 	// in publish order, even with WithConcurrency above 1.
 	OrderingByKey bool
+	// HandBackRepeats: a message handed back untouched may come again
+	// besides its hand-back, because the broker lost the acknowledgement
+	// of the original (pstest does, now and then, when a subscription
+	// closes). Delivery is at least once either way; the suite then asks
+	// for every handed-back message at least once instead of exactly once,
+	// with its Attempt unchanged.
+	HandBackRepeats bool
 	// MaxMessageBytes is the size limit of the brokers NewBroker returns
 	// (pubsub.Message.Size for memory; the transport's own measure
 	// elsewhere). The suite publishes messages just over it. Required.
