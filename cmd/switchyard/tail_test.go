@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -158,13 +159,30 @@ func TestTailNamedGroup(t *testing.T) {
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = sub.Close() })
+		got := map[string]bool{}
 		for range 3 {
 			m := recv(t, rest)
 			assert.False(t, printed[m.ID], "message %s was acked by tail, yet delivered again", m.ID)
 			assert.Contains(t, ids, m.ID)
 			assert.Equal(t, 1, m.Attempt, "handed back untouched")
+			got[m.ID] = true
 		}
-		quiet(t, rest, "delivery")
+		if tg.name != "gcppubsub" {
+			quiet(t, rest, "delivery")
+			return
+		}
+		// pstest now and then delivers a handed-back original again (it
+		// lost its ack; see transport/gcppubsub's HandBackRepeats): only
+		// a repeat of one of the three, never a message tail acked.
+		for {
+			select {
+			case m := <-rest:
+				assert.True(t, got[m.ID], "a repeat of a handed-back message, not %s", m.ID)
+				assert.Equal(t, 1, m.Attempt, "handed back untouched")
+			case <-time.After(300 * time.Millisecond):
+				return
+			}
+		}
 	})
 }
 

@@ -64,6 +64,30 @@ func (r *recorder) wait(t *testing.T, n int) ([]*pubsub.Message, []time.Time) {
 	return r.waitUpTo(t, n, waitFor)
 }
 
+// waitDistinct waits until the handler has seen n distinct message IDs
+// (repeats aside), or fails t after timeout.
+func (r *recorder) waitDistinct(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		ids := map[string]bool{}
+		for _, m := range r.got {
+			ids[m.ID] = true
+		}
+		more := r.more
+		r.mu.Unlock()
+		if len(ids) >= n {
+			return
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d distinct messages, got %d", n, len(ids))
+		}
+	}
+}
+
 // waitUpTo is wait with a timeout of its own.
 func (r *recorder) waitUpTo(t *testing.T, n int, timeout time.Duration) ([]*pubsub.Message, []time.Time) {
 	t.Helper()
